@@ -1,0 +1,160 @@
+"""The `corpus` command.
+
+    corpus run CONF.yaml [key=value ...]        run a recipe (extract -> stats -> report)
+    corpus extract [CONF.yaml] [key=value ...]  the extraction stage alone (and its stats)
+    corpus stats OUT | report OUT | verify OUT | inspect OUT | config [CONF.yaml] [key=value ...]
+
+Settings are `key=value` pairs over the YAML file (dotted keys, YAML values): `input=` (files, folders, globs or
+URLs, comma-separated), `output=`, `spark.master=local[4]`, any Spark property as `spark.<property>=value`,
+`filters.<name>.<parameter>=value`. `corpus config` prints the resolved configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from corpus.assets import AssetError
+from corpus.config import ConfigError, load_config
+from corpus.inputs import InputError
+
+
+def _config_args(parser: argparse.ArgumentParser, required: bool) -> None:
+    if required:
+        parser.add_argument("config", metavar="CONF.yaml", help="recipe file, e.g. conf/fineweb.yaml")
+    parser.add_argument(
+        "settings", nargs="*", metavar="key=value", help="settings over the file, e.g. input=a.warc.gz output=out"
+    )
+
+
+def _split_config(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """`corpus extract [CONF] k=v`: the first positional is the file unless it looks like a setting."""
+    settings = list(args.settings)
+    config = getattr(args, "config", None)
+    if config is None and settings and "=" not in settings[0]:
+        config = settings.pop(0)
+    return config, settings
+
+
+def cmd_run(args: argparse.Namespace, stages: list[str] | None = None) -> int:
+    from corpus.jobs.run import run_stages
+
+    path, settings = _split_config(args)
+    config = load_config(path, settings)
+    if stages is not None:
+        config.stages = stages
+    run_stages(config)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from corpus.jobs.run import run_stages
+
+    config = load_config(None, [f"output={args.output}", *args.settings])
+    config.stages = ["stats", "report"]
+    run_stages(config)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from corpus.report import write_report
+
+    print(write_report(args.output))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from corpus.manifest import verify
+
+    problems = verify(args.output)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    if problems:
+        return 1
+    print(f"OK {args.output}: every shard listed in manifest.json is present and unchanged")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import pyarrow.dataset as ds
+
+    from corpus import storage
+
+    path = storage.join(storage.absolute(args.output), args.folder)
+    table = ds.dataset(path, format="parquet").to_table(
+        filter=(ds.field("reason") == args.reason) if args.reason else None
+    )
+    print(f"{path}: {table.num_rows} rows")
+    for row in table.slice(0, args.n).to_pylist():
+        text = (row.get("text") or "").replace("\n", " ")
+        print(f"\n{row['id']}  {row.get('url')}")
+        print(f"  {row.get('source_path')} @ {row.get('source_offset')}  language={row.get('language')}"
+              f" removed_by={row.get('removed_by')} reason={row.get('reason')}")  # fmt: skip
+        print(f"  {text[: args.chars]}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    path, settings = _split_config(args)
+    print(json.dumps(load_config(path, settings).to_dict(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="corpus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a recipe: extract, then stats and the report")
+    _config_args(p, required=True)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("extract", help="the extraction stage (WARC -> filtered/ removed/ skipped/) and its stats")
+    _config_args(p, required=False)
+    p.set_defaults(func=lambda a: cmd_run(a, ["extract", "stats", "report"]))
+
+    p = sub.add_parser("stats", help="recompute stats/ and report.html of an output folder")
+    p.add_argument("output", metavar="OUT")
+    p.add_argument("settings", nargs="*", metavar="key=value", help="e.g. spark.master=local[4]")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("report", help="re-render report.html from stats/stats.json")
+    p.add_argument("output", metavar="OUT")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("verify", help="re-check every shard of OUT against manifest.json (exit 1 on a problem)")
+    p.add_argument("output", metavar="OUT")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("inspect", help="print documents of an output folder")
+    p.add_argument("output", metavar="OUT")
+    p.add_argument("--folder", default="removed", help="filtered, removed or skipped (default: removed)")
+    p.add_argument("--reason", help="only rows with this reason, e.g. gopher_below_alpha_threshold")
+    p.add_argument("-n", type=int, default=5, help="rows to print (default 5)")
+    p.add_argument("--chars", type=int, default=200, help="characters of text per row (default 200)")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("config", help="print the resolved configuration")
+    _config_args(p, required=False)
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"corpus: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (InputError, AssetError, FileNotFoundError) as exc:
+        print(f"corpus: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

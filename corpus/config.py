@@ -1,0 +1,288 @@
+"""Recipe configuration: YAML files plus ``key=value`` overrides, validated in one place.
+
+Defaults live in the dataclasses below and in the filters' constructors (the FineWeb values), so a config file
+only says what differs; conf/fineweb.yaml spells the recipe out for readers. Every key is checked: a typo or a
+value of the wrong type stops the run before Spark starts, with a message that names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import inspect
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+COMPAT_MODES = ("datatrove", "fineweb-2024")
+RECIPES = ("fineweb",)
+STAGES = ("extract", "stats", "report")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the user (it names the offending key)."""
+
+
+@dataclass
+class SparkSettings:
+    master: str = "local[*]"
+    app_name: str = "corpus"
+    #: Any Spark property, e.g. {"spark.executor.memory": "4g"}; `spark.<property>=value` on the command line.
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ReaderSettings:
+    #: Payloads larger than this (after decompression) are removed as `error:payload_too_large`: this bounds
+    #: memory and parse time for HTML bombs. Common Crawl truncates payloads at 1 MiB (5 MiB since 2025).
+    max_payload_bytes: int = 10 * 1024 * 1024
+    #: HTTP statuses to process; others are removed as `http_status:<code>`. "2xx" style ranges are allowed.
+    allowed_http_status: list[str] = field(default_factory=lambda: ["2xx"])
+
+
+@dataclass
+class ExtractSettings:
+    favor_precision: bool = True
+    include_comments: bool = False
+    include_tables: bool = True
+    #: trafilatura's repeated-segment filter, reset at every input file (see corpus.html).
+    deduplicate: bool = True
+    #: CPU seconds one page may take before it is removed as `error:cpu_time_limit` (0 disables).
+    cpu_time_limit: float = 30.0
+
+
+@dataclass
+class OutputSettings:
+    compression: str = "zstd"
+    #: Rows per Arrow batch handed from the Python workers to Spark's writer.
+    batch_rows: int = 256
+
+
+@dataclass
+class Config:
+    recipe: str = "fineweb"
+    #: "datatrove": decisions identical to datatrove 0.10.1; "fineweb-2024": FineWeb's original code.
+    compat: str = "datatrove"
+    input: list[str] = field(default_factory=list)
+    output: str | None = None
+    #: Value of the `crawl` column; by default a CC-MAIN-* id found in the path, else the input's folder name.
+    crawl: str | None = None
+    #: Read at most this many input files (after sorting); 0 reads all.
+    limit: int = 0
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    reader: ReaderSettings = field(default_factory=ReaderSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
+    output_options: OutputSettings = field(default_factory=OutputSettings)
+    #: Per filter: constructor parameters (see filters/*.py) plus `enabled`.
+    filters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+# -- loading ----------------------------------------------------------------------------------------------------
+def _suggest(key: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _check_value(key: str, value: Any, tp: Any) -> Any:
+    """Check (and gently coerce) `value` against a type annotation; raise ConfigError naming `key`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_value(key, value, arg)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if tp is Any:
+        return value
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_check_value(f"{key}[{i}]", v, args[0] if args else Any) for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), list(names), n=1)
+            hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown key {prefix + str(key)!r}{hint}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _check_value(prefix + key, value, tp)
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A config file as a dict; a top-level `base: other.yaml` (relative to the file) is merged underneath."""
+    path = os.path.abspath(path)
+    if path in _seen:
+        raise ConfigError(f"{path}: `base` includes itself")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    base = data.pop("base", None)
+    if base:
+        data = _merge(read_yaml(os.path.join(os.path.dirname(path), str(base)), (*_seen, path)), data)
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """`a.b.c=value` (value parsed as YAML). `spark.<property>=value` sets a Spark property."""
+    if "=" not in assignment:
+        raise ConfigError(f"expected key=value, got {assignment!r}")
+    key, raw = assignment.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if key.startswith("spark.") and key not in ("spark.master", "spark.app_name"):
+        data.setdefault("spark", {}).setdefault("conf", {})[key] = raw
+        return
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _validate_filters(filters: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    from corpus.pipeline import FILTERS
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, params in filters.items():
+        if name not in FILTERS:
+            raise ConfigError(f"unknown filter 'filters.{name}'{_suggest(name, FILTERS)}; known: {', '.join(FILTERS)}")
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"filters.{name}: expected a mapping of parameters, got {params!r}")
+        signature = inspect.signature(FILTERS[name].__init__)
+        hints = typing.get_type_hints(FILTERS[name].__init__)
+        allowed = {p for p in signature.parameters if p not in ("self", "words")} | {"enabled"}
+        checked: dict[str, Any] = {}
+        for key, value in params.items():
+            if key not in allowed:
+                close = difflib.get_close_matches(key, list(allowed), n=1)
+                hint = f" (did you mean 'filters.{name}.{close[0]}'?)" if close else ""
+                raise ConfigError(f"unknown parameter 'filters.{name}.{key}'{hint}")
+            tp = bool if key == "enabled" else hints.get(key, Any)
+            checked[key] = _check_value(f"filters.{name}.{key}", value, tp)
+        out[name] = checked
+    return out
+
+
+def validate(config: Config) -> Config:
+    if config.recipe not in RECIPES:
+        raise ConfigError(f"recipe: unknown recipe {config.recipe!r}; known: {', '.join(RECIPES)}")
+    if config.compat not in COMPAT_MODES:
+        raise ConfigError(f"compat: expected one of {', '.join(COMPAT_MODES)}, got {config.compat!r}")
+    for stage in config.stages:
+        if stage not in STAGES:
+            raise ConfigError(f"stages: unknown stage {stage!r}{_suggest(stage, STAGES)}; known: {', '.join(STAGES)}")
+    if config.reader.max_payload_bytes <= 0:
+        raise ConfigError("reader.max_payload_bytes: must be positive")
+    for code in config.reader.allowed_http_status:
+        if not ((code.isdigit() and len(code) == 3) or (len(code) == 3 and code[0].isdigit() and code[1:] == "xx")):
+            raise ConfigError(f"reader.allowed_http_status: {code!r} is neither a status code nor a range like 2xx")
+    if config.extract.cpu_time_limit < 0:
+        raise ConfigError("extract.cpu_time_limit: must be >= 0")
+    if config.limit < 0:
+        raise ConfigError("limit: must be >= 0")
+    config.filters = _validate_filters(config.filters)
+    language = config.filters.get("language", {})
+    threshold = language.get("threshold", 0.65)
+    if not 0 <= threshold <= 1:
+        raise ConfigError(f"filters.language.threshold: must be between 0 and 1, got {threshold}")
+    return config
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """A validated Config from a plain dict (e.g. `Config.to_dict()` shipped to Spark workers)."""
+    return validate(_build(Config, data, ""))
+
+
+def load_config(path: str | None = None, overrides: typing.Sequence[str] = ()) -> Config:
+    data = read_yaml(path) if path else {}
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return config_from_dict(data)

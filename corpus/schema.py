@@ -1,0 +1,39 @@
+"""The one Arrow schema for documents, used by every stage (DESIGN §4)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Quality signals computed by filters, keyed ``<filter>.<signal>`` (e.g. ``gopher_quality.alpha_words_ratio``).
+SIGNALS_TYPE = pa.map_(pa.string(), pa.float64())
+
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # WARC-Record-ID of the source record
+        pa.field("text", pa.string()),  # extracted text, UTF-8 NFC (null when removed before extraction)
+        pa.field("url", pa.string()),  # WARC-Target-URI
+        pa.field("crawl", pa.string()),  # crawl or batch name, e.g. CC-MAIN-2024-10
+        pa.field("fetch_time", pa.timestamp("us", tz="UTC")),  # WARC-Date
+        pa.field("content_type", pa.string()),  # payload MIME type
+        pa.field("source_path", pa.string()),  # the WARC file the record came from
+        pa.field("source_offset", pa.int64()),  # byte offset of the record in that file
+        pa.field("language", pa.string()),  # fastText label, e.g. "en"
+        pa.field("language_score", pa.float32()),
+        pa.field("removed_by", pa.string()),  # removed/ only: the step that dropped the document
+        pa.field("reason", pa.string()),  # removed/ only: the rule inside that step
+        pa.field("signals", SIGNALS_TYPE),
+        pa.field("charset", pa.string()),  # how the payload was decoded, e.g. "utf-8/http" or "cp1251/detected"
+        pa.field("http_status", pa.int32()),
+    ]
+)
+
+DOCUMENT_COLUMNS: tuple[str, ...] = tuple(DOCUMENT_SCHEMA.names)
+
+#: Extraction writes kept, removed and skipped rows in one pass, partitioned on this column.
+STATUS_COLUMN = "_status"
+STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED = "kept", "removed", "skipped"
+
+#: Where each status lands in the output folder (DESIGN §5).
+STATUS_DIRS = {STATUS_KEPT: "filtered", STATUS_REMOVED: "removed", STATUS_SKIPPED: "skipped"}
+
+EXTRACT_SCHEMA = DOCUMENT_SCHEMA.append(pa.field(STATUS_COLUMN, pa.string(), nullable=False))

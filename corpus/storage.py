@@ -1,0 +1,130 @@
+"""Filesystem operations on output folders, for local paths and any fsspec URL (s3://, gs://, ...).
+
+Spark writes the data; these helpers list, rename, digest and describe what it wrote, on the driver (manifest,
+verify) or inside tasks (digests of large shards).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from corpus.assets import is_url
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    import fsspec
+
+    if is_url(url):
+        return fsspec.core.url_to_fs(url)
+    return fsspec.filesystem("file"), os.path.abspath(os.path.expanduser(url.removeprefix("file://")))
+
+
+def absolute(url: str) -> str:
+    """Local paths made absolute; URLs unchanged."""
+    return url.rstrip("/") if is_url(url) else os.path.abspath(os.path.expanduser(url.removeprefix("file://")))
+
+
+def join(base: str, *parts: str) -> str:
+    return posixpath.join(base, *parts) if is_url(base) else os.path.join(base, *parts)
+
+
+def _url(fs: Any, path: str, like: str) -> str:
+    if not is_url(like):
+        return path
+    return path if "://" in path else f"{like.split('://', 1)[0]}://{path}"
+
+
+def exists(url: str) -> bool:
+    fs, path = filesystem(url)
+    return fs.exists(path)
+
+
+def list_files(url: str, suffix: str = "") -> list[str]:
+    """Files directly under folder `url` (sorted), or [] if it does not exist."""
+    fs, path = filesystem(url)
+    if not fs.exists(path):
+        return []
+    return sorted(_url(fs, p, url) for p in fs.ls(path, detail=False) if p.endswith(suffix) and fs.isfile(p))
+
+
+def list_dirs(url: str) -> list[str]:
+    fs, path = filesystem(url)
+    if not fs.exists(path):
+        return []
+    return sorted(_url(fs, p, url) for p in fs.ls(path, detail=False) if fs.isdir(p))
+
+
+def move(src: str, dst: str) -> None:
+    fs, src_path = filesystem(src)
+    _, dst_path = filesystem(dst)
+    fs.makedirs(posixpath.dirname(dst_path) if is_url(dst) else os.path.dirname(dst_path), exist_ok=True)
+    fs.mv(src_path, dst_path)
+
+
+def remove(url: str) -> None:
+    fs, path = filesystem(url)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def makedirs(url: str) -> None:
+    fs, path = filesystem(url)
+    fs.makedirs(path, exist_ok=True)
+
+
+def read_text(url: str) -> str:
+    fs, path = filesystem(url)
+    with fs.open(path, "r", encoding="utf-8") as fh:
+        return fh.read()
+
+
+def write_text(url: str, text: str) -> None:
+    """Write `text` so that readers see the old file or the new one, never a partial one."""
+    fs, path = filesystem(url)
+    if is_url(url):
+        fs.pipe_file(path, text.encode("utf-8"))  # object stores publish a PUT atomically
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    path: str  # relative to the output folder
+    rows: int | None  # Parquet rows; None for other files
+    bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe_file(url: str, relative_to: str) -> ShardInfo:
+    """Size and sha256 of one output file, and its row count if it is Parquet (from the footer)."""
+    fs, path = filesystem(url)
+    digest = hashlib.sha256()
+    size = 0
+    with fs.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+            size += len(chunk)
+    rows = None
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        with fs.open(path, "rb") as fh:
+            rows = pq.ParquetFile(fh).metadata.num_rows
+    return ShardInfo(describe_relative(url, relative_to), rows, size, digest.hexdigest())
+
+
+def describe_relative(url: str, root: str) -> str:
+    """`url` relative to the folder `root` (as manifests record paths)."""
+    prefix = root.rstrip("/") + "/"
+    return url[len(prefix) :] if url.startswith(prefix) else url

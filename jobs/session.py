@@ -1,0 +1,66 @@
+"""The SparkSession for a recipe, with the settings every stage relies on."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from corpus.config import Config
+
+#: Applied unless the config sets them (config `spark.conf` or `spark.<property>=` on the command line).
+DEFAULTS = {
+    "spark.sql.session.timeZone": "UTC",
+    # Parquet timestamps as INT64 microseconds (the schema's timestamp[us, UTC]), not legacy INT96.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Python workers (and the models they loaded) are reused across tasks.
+    "spark.python.worker.reuse": "true",
+    "spark.ui.showConsoleProgress": "true",
+    "spark.driver.memory": "2g",
+    # No _SUCCESS markers or .crc side files in outputs: manifest.json is the completion record.
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+}
+
+
+def under_spark_submit() -> bool:
+    """True when spark-submit launched this driver (it then owns the master URL and the submit options)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def spark_session(config: Config) -> SparkSession:
+    """Get or create the session. Python workers run the interpreter that runs the driver unless
+    PYSPARK_PYTHON says otherwise, so a virtualenv's packages are visible to them in local mode.
+
+    Under spark-submit, its own options (--master, --conf, ...) win over the config's `spark` section."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    settings = {**DEFAULTS, **config.spark.conf}
+    settings.setdefault("spark.sql.parquet.compression.codec", config.output_options.compression)
+    builder = SparkSession.builder
+    if under_spark_submit():
+        from pyspark import SparkConf
+
+        submitted = SparkConf()
+        settings = {k: v for k, v in settings.items() if not submitted.contains(k)}
+    else:
+        if config.spark.master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode stays on loopback
+        builder = builder.master(config.spark.master).appName(config.spark.app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("CORPUS_SPARK_LOG_LEVEL", "WARN"))
+    # Local filesystem writes: no .crc checksum side files.
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    spark.sparkContext._jvm.org.apache.hadoop.fs.FileSystem.get(  # type: ignore[union-attr]
+        spark.sparkContext._jvm.java.net.URI.create("file:///"),
+        hadoop,  # type: ignore[union-attr]
+    ).setWriteChecksum(False)
+    return spark
+
+
+def ui_url(spark: SparkSession) -> str | None:
+    return spark.sparkContext.uiWebUrl

@@ -1,0 +1,124 @@
+"""The extraction stage on Spark (local mode): output contract, accounting, provenance, reruns."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from corpus import manifest
+from corpus.config import load_config
+from corpus.jobs.run import run_stages
+from corpus.pipeline import HtmlPipeline
+from corpus.schema import DOCUMENT_SCHEMA
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.spark
+
+
+def run(spark, inputs: str, output, *settings: str) -> dict:
+    config = load_config(None, [f"input={inputs}", f"output={output}", "crawl=test", *settings])
+    return run_stages(config, spark)
+
+
+def read(output, folder: str):
+    return ds.dataset(str(output / folder), format="parquet").to_table()
+
+
+@pytest.fixture(scope="module")
+def sample_output(spark, sample_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("out") / "sample"
+    run(spark, str(sample_dir), output)
+    return output
+
+
+def test_output_contract(sample_output, sample_dir):
+    for folder in ("filtered", "removed", "skipped"):
+        names = sorted(p.name for p in (sample_output / folder).iterdir())
+        assert names and set(names) <= {"part-00000.parquet", "part-00001.parquet"}
+        schema = pq.read_schema(sample_output / folder / names[0])
+        for field in DOCUMENT_SCHEMA:
+            assert schema.field(field.name).type == field.type, field.name
+    assert (sample_output / "report.html").exists()
+    assert manifest.verify(str(sample_output)) == []
+    run_info = json.loads((sample_output / "manifest.json").read_text())
+    assert run_info["inputs"] == sorted(str(p) for p in sample_dir.glob("*.warc.gz"))
+    assert set(run_info["stages"]) == {"extract", "stats"}
+    assert run_info["versions"]["pyspark"] and run_info["config_sha256"]
+
+
+def test_spark_output_equals_the_plain_python_pipeline(sample_output, sample_dir):
+    pipeline = HtmlPipeline(load_config(None, ["crawl=test"]))
+    expected = {
+        (d.id, d.status, d.removed_by, d.reason, d.text)
+        for path in sorted(sample_dir.glob("*.warc.gz"))
+        for d in pipeline.process_file(str(path))
+    }
+    got = set()
+    for folder, status in (("filtered", "kept"), ("removed", "removed"), ("skipped", "skipped")):
+        for row in read(sample_output, folder).to_pylist():
+            got.add((row["id"], status, row["removed_by"], row["reason"], row["text"]))
+    assert got == expected
+
+
+def test_stats_agree_with_the_shards(sample_output):
+    stats = json.loads((sample_output / "stats" / "stats.json").read_text())
+    kept, removed = read(sample_output, "filtered"), read(sample_output, "removed")
+    assert stats["kept"] == kept.num_rows and stats["removed"] == removed.num_rows
+    assert stats["funnel"][0]["in"] == kept.num_rows + removed.num_rows
+    assert stats["funnel"][-1]["out"] == kept.num_rows
+    per_step = {step["step"]: step["in"] - step["out"] for step in stats["funnel"]}
+    for step, count in per_step.items():
+        assert count == sum(1 for r in removed.column("removed_by").to_pylist() if r == step)
+    shards = [json.loads(p.read_text()) for p in sorted((sample_output / "stats" / "shards").iterdir())]
+    assert sum(s["kept"] for s in shards) == stats["kept"]
+    assert stats["languages"]["kept"] == {"en": kept.num_rows}
+
+
+def test_rerun_is_identical_and_verify_catches_damage(spark, sample_dir, sample_output, tmp_path):
+    again = tmp_path / "again"
+    run(spark, str(sample_dir), again, "output_options.batch_rows=7")  # other batching, same shards
+    first = json.loads((sample_output / "manifest.json").read_text())["stages"]["extract"]["outputs"]
+    second = json.loads((again / "manifest.json").read_text())["stages"]["extract"]["outputs"]
+    assert first == second
+
+    shard = again / "filtered" / "part-00000.parquet"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    (again / "removed" / "part-00009.parquet").write_bytes(b"stray")
+    problems = manifest.verify(str(again))
+    assert any("filtered/part-00000.parquet is unreadable" in p for p in problems)
+    assert any("removed/part-00009.parquet is not in the manifest" in p for p in problems)
+    (again / "manifest.json").unlink()
+    assert "missing" in manifest.verify(str(again))[0]
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_ccdev_accounting_and_provenance(spark, tmp_path):
+    folder = shared_path("ccdev")
+    truth = [json.loads(line) for line in (folder / "ccdev.truth.jsonl").read_text().splitlines()]
+    html_records = sum(1 for t in truth if t["kind"].startswith("html"))
+    output = tmp_path / "ccdev"
+    run(spark, str(folder), output)
+    kept, removed, skipped = (read(output, f) for f in ("filtered", "removed", "skipped"))
+    assert kept.num_rows + removed.num_rows == html_records
+    assert not [r for r in removed.column("reason").to_pylist() if r.startswith("error:")]
+    assert sum(1 for r in skipped.column("reason").to_pylist() if r == "content_type:application/pdf") == 160
+    ids = kept.column("id").to_pylist() + removed.column("id").to_pylist()
+    assert len(set(ids)) == len(ids) == html_records
+
+    # Every document seeks back to its record.
+    rows = kept.select(["id", "source_path", "source_offset"]).to_pylist()
+    rows += removed.select(["id", "source_path", "source_offset"]).to_pylist()
+    handles = {}
+    for row in rows:
+        fh = handles.setdefault(row["source_path"], open(row["source_path"], "rb"))  # noqa: SIM115
+        fh.seek(row["source_offset"])
+        record = next(iter(ArchiveIterator(fh)))
+        assert record.rec_headers.get_header("WARC-Record-ID") == row["id"]
+    for fh in handles.values():
+        fh.close()
+    assert manifest.verify(str(output)) == []

@@ -1,0 +1,123 @@
+"""WARC/ARC reading on real archives, including broken ones: every good record out, every bad one named."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from corpus.warc import ReadError, WarcRecord, iter_records, parse_date, sniff_type
+from tests.conftest import SHARED, shared_path
+
+
+def _archives() -> list:
+    root = SHARED / "warc"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _warcio_count(path) -> tuple[int, bool]:
+    """Records warcio itself yields (warcinfo/arc headers excluded), and whether it reached the end cleanly."""
+    count = 0
+    try:
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                record.content_stream().read()
+                count += record.rec_type not in ("warcinfo", "arc_header")
+    except Exception:
+        return count, False
+    return count, True
+
+
+@pytest.mark.parametrize("path", _archives(), ids=lambda p: str(p.relative_to(SHARED / "warc")))
+def test_every_archive_is_read_to_its_end_or_first_bad_byte(path):
+    items = []
+    for item in iter_records(str(path)):  # must not raise
+        if isinstance(item, WarcRecord):
+            data, _ = item.payload(1 << 20)  # payloads decode (chunking, gzip, brotli) without raising
+            assert isinstance(data, bytes)
+        items.append(item)
+    records = [i for i in items if isinstance(i, WarcRecord)]
+    errors = [i for i in items if isinstance(i, ReadError)]
+    assert len(errors) <= 1 and (not errors or items[-1] is errors[0]), "an error ends the file"
+    for error in errors:
+        assert error.kind and error.offset >= 0
+    expected, clean = _warcio_count(path)
+    if path.stat().st_size == 0:
+        assert [e.kind for e in errors] == ["empty_file"]
+    elif clean:
+        assert len(records) == expected and not errors
+    else:
+        assert len(records) >= expected  # warcio stops earlier than we do (or at the same record)
+
+
+def test_whole_file_gzip_is_read_through():
+    path = shared_path("warc", "copycat-samples", "clueweb-09-sample", "en0000", "00.warc.gz")
+    items = list(iter_records(str(path)))
+    assert not [i for i in items if isinstance(i, ReadError)]
+    assert sum(1 for i in items if i.rec_type == "response") == 23
+
+
+def test_missing_separator_lines_in_old_arc_files():
+    path = shared_path("warc", "copycat-samples", "cc-arc-sample", "small-sample-1213893279526_0.arc")
+    records = [i for i in iter_records(str(path)) if isinstance(i, WarcRecord)]
+    assert len(records) > 100  # warcio alone stops after the file header
+    assert all(r.format == "arc" and r.record_id.startswith("<urn:sha1:") for r in records)
+    assert records[0].url == "http://cineciudad.com/pelicula/index/502"
+
+
+def test_broken_files_produce_named_errors():
+    empty = shared_path("warc", "edge-cases", "warc2zim", "empty-file")
+    assert [(e.kind, e.offset) for e in iter_records(str(empty))] == [("empty_file", 0)]
+    bad = shared_path("warc", "edge-cases", "webarchive-commons-link-extraction-test.warc")
+    items = list(iter_records(str(bad)))
+    assert isinstance(items[-1], ReadError) and items[-1].kind.startswith("unreadable_record")
+    assert sum(isinstance(i, WarcRecord) for i in items) == 6
+
+
+def test_brotli_content_encoding():
+    path = shared_path("warc", "edge-cases", "ukwa", "transfer_compression_brotli.warc.gz")
+    for record in iter_records(str(path)):
+        if isinstance(record, WarcRecord) and record.rec_type == "response":
+            data, _ = record.payload(1 << 20)
+            assert b"<html" in data.lower()
+            break
+    else:
+        pytest.fail("no response record")
+
+
+def test_truncated_last_record_is_reported(sample_dir):
+    items = list(iter_records(str(sample_dir / "sample-00001.warc.gz")))
+    assert isinstance(items[-1], ReadError) and items[-1].kind == "truncated_record"
+
+
+@pytest.mark.parametrize("name", ["ccdev-00001.warc.gz", "ccdev-00004.warc.gz"])
+def test_offsets_seek_back_to_their_record(name):
+    path = shared_path("ccdev", name)
+    with open(path, "rb") as fh:
+        for record in iter_records(str(path)):
+            assert isinstance(record, WarcRecord)
+            fh.seek(record.offset)
+            found = next(iter(ArchiveIterator(fh)))
+            assert found.rec_headers.get_header("WARC-Record-ID") == record.record_id
+
+
+def test_offsets_in_uncompressed_files(tmp_path, sample_dir):
+    plain = tmp_path / "plain.warc"
+    # A per-record gzip file decompresses to an uncompressed WARC; offsets must then be plain byte offsets.
+    with gzip.open(sample_dir / "sample-00000.warc.gz", "rb") as src:
+        plain.write_bytes(src.read())
+    with open(plain, "rb") as fh:
+        for record in iter_records(str(plain)):
+            fh.seek(record.offset)
+            assert next(iter(ArchiveIterator(fh))).rec_headers.get_header("WARC-Record-ID") == record.record_id
+
+
+def test_dates_and_sniffing():
+    assert parse_date("2024-03-01T00:06:08Z").isoformat() == "2024-03-01T00:06:08+00:00"
+    assert parse_date("2024-03-01T00:06:08.123456Z").microsecond == 123456
+    assert parse_date("20080509190241").year == 2008
+    assert parse_date("2024-03-0") is None
+    assert sniff_type(b"\xef\xbb\xbf  <!DOCTYPE html><html>") == "text/html"
+    assert sniff_type(b"%PDF-1.7") == "application/pdf"
+    assert sniff_type(b"\x89PNG") is None
