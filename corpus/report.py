@@ -83,7 +83,8 @@ def render(stats: dict[str, Any], run: dict[str, Any]) -> str:
         parts.append("<h2>Examples of removed documents</h2>")
         rows = [
             [f"<code>{e(str(s['removed_by']))}</code>", e(str(s["reason"])),
-             f'{e(str(s["url"]))}<br><span class="muted">{e(str(s["source_path"]))} @ {s["source_offset"]}</span>',
+             f'{e(s["url"] or "(no URL: the record could not be read)")}'
+             f'<br><span class="muted">{e(str(s["source_path"]))} @ {s["source_offset"]}</span>',
              f'<span class="sample">{e((s["text"] or "")[:300])}</span>']
             for s in stats["samples"]
         ]  # fmt: skip
@@ -92,8 +93,9 @@ def render(stats: dict[str, Any], run: dict[str, Any]) -> str:
     rows = []
     for name, stage in run.get("stages", {}).items():
         files = sum(len(v) for v in stage["outputs"].values())
-        rows_out = sum(s["rows"] or 0 for v in stage["outputs"].values() for s in v)
-        rows.append([e(name), e(stage["started"]), e(stage["finished"]), _n(files), _n(rows_out)])
+        counted = [s["rows"] for v in stage["outputs"].values() for s in v if s["rows"] is not None]
+        rows_out = _n(sum(counted)) if counted else "—"  # JSON outputs have no row count
+        rows.append([e(name), e(stage["started"]), e(stage["finished"]), _n(files), rows_out])
     parts.append(_table(["stage", "started", "finished", "files", "rows"], rows, {3, 4}))
     versions = ", ".join(f"{e(k)} {e(str(v))}" for k, v in run.get("versions", {}).items() if v)
     parts.append(f'<p class="muted">{versions}</p>')

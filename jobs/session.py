@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+import corpus
 from corpus.config import Config
 
 #: Applied unless the config sets them (config `spark.conf` or `spark.<property>=` on the command line).
@@ -17,7 +19,6 @@ DEFAULTS = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # Python workers (and the models they loaded) are reused across tasks.
     "spark.python.worker.reuse": "true",
-    "spark.ui.showConsoleProgress": "true",
     "spark.driver.memory": "2g",
     # No _SUCCESS markers or .crc side files in outputs: manifest.json is the completion record.
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
@@ -39,6 +40,11 @@ def spark_session(config: Config) -> SparkSession:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     settings = {**DEFAULTS, **config.spark.conf}
     settings.setdefault("spark.sql.parquet.compression.codec", config.output_options.compression)
+    # The console progress bar garbles logs that are not a terminal; Spark's start-up chatter is silenced.
+    settings.setdefault("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
+    log4j = Path(corpus.__file__).resolve().parent / "data" / "log4j2.properties"
+    if log4j.exists():
+        settings.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
     builder = SparkSession.builder
     if under_spark_submit():
         from pyspark import SparkConf

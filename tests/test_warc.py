@@ -13,7 +13,9 @@ from tests.conftest import SHARED, shared_path
 
 def _archives() -> list:
     root = SHARED / "warc"
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    if not root.exists():  # one placeholder, which skips with the reason
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"shared data not available: {root}"))]
+    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 def _warcio_count(path) -> tuple[int, bool]:
@@ -29,7 +31,7 @@ def _warcio_count(path) -> tuple[int, bool]:
     return count, True
 
 
-@pytest.mark.parametrize("path", _archives(), ids=lambda p: str(p.relative_to(SHARED / "warc")))
+@pytest.mark.parametrize("path", _archives(), ids=lambda p: str(p.relative_to(SHARED / "warc")) if p else "absent")
 def test_every_archive_is_read_to_its_end_or_first_bad_byte(path):
     items = []
     for item in iter_records(str(path)):  # must not raise

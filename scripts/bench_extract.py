@@ -1,0 +1,240 @@
+"""Benchmark: the extraction stage, ours on Spark local[2] vs datatrove's FineWeb base pipeline, side by side.
+
+datatrove runs job 0 of its examples/fineweb.py (WarcReader -> URLFilter -> Trafilatura -> LanguageFilter(["en"])
+-> Gopher repetition -> Gopher quality -> C4 -> FineWeb quality, every filter with its exclusion writer,
+JsonlWriter) with LocalPipelineExecutor(workers=2), one task per file; ours runs `corpus extract` (stage
+`extract` only) with spark.master=local[2]. Both read the same WARCs, with the same trafilatura and the same
+lid.176.ftz.
+
+Each system runs on a small and a large input, each in a fresh process. The marginal throughput
+(HTML records in large - small) / (wall time in large - small) cancels fixed start-up costs (Spark's JVM,
+datatrove's blocklist loading) and is what matters at scale. Peak RSS and CPU seconds are sampled from /proc
+over the whole process tree (driver, JVM, Python workers, datatrove's forkserver workers and extraction
+sandboxes) every 0.2 s; CPU of a process that exits between two samples is counted up to its last sample.
+
+    python scripts/bench_extract.py [--data ../shared/data/ccdev] [--copies 2] [--out bench-out/extract]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+DATATROVE_JOB = r"""
+import sys
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.extractors import Trafilatura
+from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
+    GopherRepetitionFilter, LanguageFilter, URLFilter)
+from datatrove.pipeline.readers import WarcReader
+from datatrove.pipeline.writers.jsonl import JsonlWriter
+from corpus.lid import default_model_path
+
+data, out, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3])
+DUMP = "bench"
+# The same lid.176.ftz as ours (an instance attribute, so that it travels to the worker processes).
+language = LanguageFilter(languages=["en"], exclusion_writer=JsonlWriter(
+    f"{out}/2_non_english/", output_filename="${language}/" + DUMP + "/${rank}.jsonl.gz"))
+language.model.MODEL_URL = default_model_path()
+LocalPipelineExecutor(
+    pipeline=[
+        WarcReader(data, glob_pattern="*.warc.gz", default_metadata={"dump": DUMP}),
+        URLFilter(exclusion_writer=JsonlWriter(f"{out}/removed/1_url/{DUMP}")),
+        Trafilatura(favour_precision=True),
+        language,
+        GopherRepetitionFilter(exclusion_writer=JsonlWriter(f"{out}/removed/3_gopher_rep/{DUMP}")),
+        GopherQualityFilter(exclusion_writer=JsonlWriter(f"{out}/removed/4_gopher_qual/{DUMP}")),
+        C4QualityFilter(filter_no_terminal_punct=False, exclusion_writer=JsonlWriter(f"{out}/removed/5_c4/{DUMP}")),
+        FineWebQualityFilter(exclusion_writer=JsonlWriter(f"{out}/removed/6_fineweb_qual/{DUMP}")),
+        JsonlWriter(f"{out}/output/{DUMP}"),
+    ],
+    tasks=tasks,
+    workers=2,
+    logging_dir=f"{out}/logs",
+).run()
+"""
+
+
+def _tree(root: int) -> list[int]:
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return pids
+
+
+def _sample(pid: int) -> tuple[float, int] | None:
+    """(CPU seconds, RSS bytes) of one process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[21]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def measure(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
+    """Run `cmd`; return wall seconds, peak RSS of the process tree (MiB) and sampled CPU seconds."""
+    cpu: dict[int, float] = {}
+    peak = 0
+    start = time.monotonic()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        done = threading.Event()
+
+        def watch() -> None:
+            nonlocal peak
+            while not done.is_set():
+                rss = 0
+                for pid in _tree(proc.pid):
+                    sample = _sample(pid)
+                    if sample:
+                        cpu[pid] = max(cpu.get(pid, 0.0), sample[0])
+                        rss += sample[1]
+                peak = max(peak, rss)
+                done.wait(0.2)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        code = proc.wait()
+        done.set()
+        watcher.join()
+    wall = time.monotonic() - start
+    if code != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])} ... failed with exit code {code}; see {log}")
+    return {"wall_s": wall, "peak_rss_mib": peak / 2**20, "cpu_s": sum(cpu.values())}
+
+
+def html_records(files: list[Path]) -> int:
+    from corpus.warc import WarcRecord, iter_records
+
+    return sum(
+        1
+        for f in files
+        for r in iter_records(str(f))
+        if isinstance(r, WarcRecord)
+        and r.rec_type == "response"
+        and r.payload_type in ("text/html", "application/xhtml+xml")
+    )
+
+
+def make_input(folder: Path, sources: list[Path], copies: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for copy in range(copies):
+        for src in sources:
+            dst = folder / f"c{copy}-{src.name}"
+            if not dst.exists():
+                dst.symlink_to(src.resolve())
+            files.append(dst)
+    return files
+
+
+def run_ours(data: Path, out: Path, env: dict[str, str], log: Path) -> dict[str, float]:
+    cmd = [
+        str(Path(sys.executable).parent / "corpus"), "extract", f"input={data}", f"output={out}",
+        "spark.master=local[2]", "stages=[extract]", "spark.ui.showConsoleProgress=false",
+    ]  # fmt: skip
+    result = measure(cmd, env, log)
+    stats = json.loads((out / "manifest.json").read_text())["stages"]["extract"]["outputs"]
+    result["kept"] = sum(s["rows"] for s in stats["filtered"])
+    return result
+
+
+def run_datatrove(data: Path, out: Path, tasks: int, env: dict[str, str], log: Path) -> dict[str, float]:
+    result = measure([sys.executable, "-c", DATATROVE_JOB, str(data), str(out), str(tasks)], env, log)
+    import gzip
+
+    kept = 0
+    for path in (out / "output").rglob("*.jsonl.gz"):
+        with gzip.open(path, "rt") as fh:
+            kept += sum(1 for _ in fh)
+    result["kept"] = kept
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ccdev"))
+    parser.add_argument("--small-files", type=int, default=2, help="files in the small input (default 2)")
+    parser.add_argument("--copies", type=int, default=2, help="the large input is the data this many times")
+    parser.add_argument("--out", default=str(ROOT / "bench-out" / "extract"))
+    parser.add_argument("--skip-warmup", action="store_true")
+    args = parser.parse_args()
+
+    sources = sorted(Path(args.data).glob("*.warc.gz"))
+    if not sources:
+        raise SystemExit(f"no *.warc.gz under {args.data}")
+    work = Path(args.out)
+    shutil.rmtree(work, ignore_errors=True)
+    small = make_input(work / "in-small", sources[: args.small_files], 1)
+    large = make_input(work / "in-large", sources, args.copies)
+    records = {"small": html_records(small), "large": html_records(large)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "CORPUS_SPARK_LOG_LEVEL": "ERROR"}
+    print(f"inputs: small {len(small)} files / {records['small']} HTML records, "
+          f"large {len(large)} files / {records['large']} HTML records", flush=True)  # fmt: skip
+
+    if not args.skip_warmup:  # fill caches (blocklists, page cache) outside the timed runs
+        print("warm-up runs ...", flush=True)
+        run_datatrove(work / "in-small", work / "warm-dt", len(small), env, work / "warm-dt.log")
+        run_ours(work / "in-small", work / "warm-ours", env, work / "warm-ours.log")
+
+    results: dict[str, dict[str, dict[str, float]]] = {"datatrove": {}, "ours": {}}
+    for size, files in (("small", small), ("large", large)):
+        folder = work / f"in-{size}"
+        print(f"datatrove, {size} ...", flush=True)
+        results["datatrove"][size] = run_datatrove(
+            folder, work / f"dt-{size}", len(files), env, work / f"dt-{size}.log"
+        )
+        print(f"ours, {size} ...", flush=True)
+        results["ours"][size] = run_ours(folder, work / f"ours-{size}", env, work / f"ours-{size}.log")
+
+    print()
+    print(f"{'system':10} {'input':6} {'records':>8} {'wall s':>8} {'rec/s':>7} {'CPU s':>7} {'rec/CPU-s':>9} "
+          f"{'peak RSS MiB':>12} {'kept':>6}")  # fmt: skip
+    marginal = {}
+    for system, runs in results.items():
+        for size, r in runs.items():
+            n = records[size]
+            print(f"{system:10} {size:6} {n:8d} {r['wall_s']:8.1f} {n / r['wall_s']:7.1f} {r['cpu_s']:7.1f} "
+                  f"{n / r['cpu_s']:9.1f} {r['peak_rss_mib']:12.0f} {int(r['kept']):6d}")  # fmt: skip
+        d_records = records["large"] - records["small"]
+        marginal[system] = {
+            "records_per_s": d_records / (runs["large"]["wall_s"] - runs["small"]["wall_s"]),
+            "records_per_cpu_s": d_records / (runs["large"]["cpu_s"] - runs["small"]["cpu_s"]),
+        }
+    print()
+    for system, m in marginal.items():
+        print(f"marginal throughput {system:10}: {m['records_per_s']:6.1f} records/s wall, "
+              f"{m['records_per_cpu_s']:6.1f} records per CPU-second (sampled)")  # fmt: skip
+    ratio = marginal["ours"]["records_per_s"] / marginal["datatrove"]["records_per_s"]
+    cpu_ratio = marginal["ours"]["records_per_cpu_s"] / marginal["datatrove"]["records_per_cpu_s"]
+    print(f"ratio ours/datatrove: {ratio:.2f}x (wall, marginal), {cpu_ratio:.2f}x (CPU, marginal)")
+    (work / "results.json").write_text(
+        json.dumps(
+            {"records": records, "runs": results, "marginal": marginal, "ratio": ratio, "cpu_ratio": cpu_ratio},
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
