@@ -2,6 +2,7 @@
 
     corpus run CONF.yaml [key=value ...]        run a recipe (extract -> stats -> report)
     corpus extract [CONF.yaml] [key=value ...]  the extraction stage alone (and its stats)
+    corpus dedup [CONF.yaml] [key=value ...]    dedup (and PII masking) of filtered/ or of any Parquet
     corpus stats OUT | report OUT | verify OUT | inspect OUT | config [CONF.yaml] [key=value ...]
 
 Settings are `key=value` pairs over the YAML file (dotted keys, YAML values): `input=` (files, folders, globs or
@@ -115,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="the extraction stage (WARC -> filtered/ removed/ skipped/) and its stats")
     _config_args(p, required=False)
     p.set_defaults(func=lambda a: cmd_run(a, ["extract", "stats", "report"]))
+
+    p = sub.add_parser(
+        "dedup",
+        help="exact + MinHash dedup across all shards, then PII masking: OUT/filtered/ (after extract) or any "
+        "Parquet with id and text (input=) -> deduped/",
+    )
+    _config_args(p, required=False)
+    p.set_defaults(func=lambda a: cmd_run(a, ["dedup", "report"]))
 
     p = sub.add_parser("stats", help="recompute stats/ and report.html of an output folder")
     p.add_argument("output", metavar="OUT")

@@ -22,7 +22,8 @@ import yaml
 
 COMPAT_MODES = ("datatrove", "fineweb-2024")
 RECIPES = ("fineweb",)
-STAGES = ("extract", "stats", "report")
+STAGES = ("extract", "stats", "dedup", "report")
+DEDUP_SCOPES = ("crawl", "all")
 
 
 class ConfigError(ValueError):
@@ -58,6 +59,48 @@ class ExtractSettings:
 
 
 @dataclass
+class MinhashSettings:
+    """FineWeb's MinHash: word 5-grams, 14 bands of 8 hashes, 64-bit, seed 1 (see corpus/minhash.py for the hash
+    choices; shingle_hash=sha1 with permutation=mersenne reproduces datatrove's FineWeb signatures exactly)."""
+
+    n_grams: int = 5
+    num_buckets: int = 14
+    hashes_per_bucket: int = 8
+    seed: int = 1
+    precision: int = 64
+    shingle_hash: str = "words"
+    permutation: str = "multiply_shift"
+
+
+@dataclass
+class PiiSettings:
+    """FineWeb's PII step after dedup: emails and public IPv4 addresses replaced by placeholders."""
+
+    enabled: bool = True
+    emails: bool = True
+    ip_addresses: bool = True
+    only_public_ips: bool = True
+
+
+@dataclass
+class DedupSettings:
+    #: "crawl": duplicates are looked for within each crawl (FineWeb); "all": across every input.
+    scope: str = "crawl"
+    #: Drop exact duplicates (same normalized text) first, then near duplicates (MinHash).
+    exact: bool = True
+    near: bool = True
+    minhash: MinhashSettings = field(default_factory=MinhashSettings)
+    #: minhash_index/ folders of earlier runs: documents matching them are removed (the earlier set wins).
+    index: list[str] = field(default_factory=list)
+    #: Write OUT/minhash_index/ (the band keys of the kept documents) for later runs to dedup against.
+    write_index: bool = True
+    #: Bound on connected-components rounds (each is a few shuffles; real graphs need about log2 of the
+    #: longest duplicate chain).
+    max_iterations: int = 40
+    pii: PiiSettings = field(default_factory=PiiSettings)
+
+
+@dataclass
 class OutputSettings:
     compression: str = "zstd"
     #: Rows per Arrow batch handed from the Python workers to Spark's writer.
@@ -79,6 +122,7 @@ class Config:
     spark: SparkSettings = field(default_factory=SparkSettings)
     reader: ReaderSettings = field(default_factory=ReaderSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
     output_options: OutputSettings = field(default_factory=OutputSettings)
     #: Per filter: constructor parameters (see filters/*.py) plus `enabled`.
     filters: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -87,7 +131,10 @@ class Config:
         return dataclasses.asdict(self)
 
     def sha256(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        """The hash of what determines the output: everything but where it runs (`spark`), which stages run
+        and where the output goes."""
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ("spark", "stages", "output")}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
 # -- loading ----------------------------------------------------------------------------------------------------
@@ -268,12 +315,24 @@ def validate(config: Config) -> Config:
         raise ConfigError("extract.cpu_time_limit: must be >= 0")
     if config.limit < 0:
         raise ConfigError("limit: must be >= 0")
+    if config.dedup.scope not in DEDUP_SCOPES:
+        raise ConfigError(f"dedup.scope: expected one of {', '.join(DEDUP_SCOPES)}, got {config.dedup.scope!r}")
+    try:
+        minhash_params(config).validate()
+    except ValueError as exc:
+        raise ConfigError(f"dedup.minhash.{exc}") from None
     config.filters = _validate_filters(config.filters)
     language = config.filters.get("language", {})
     threshold = language.get("threshold", 0.65)
     if not 0 <= threshold <= 1:
         raise ConfigError(f"filters.language.threshold: must be between 0 and 1, got {threshold}")
     return config
+
+
+def minhash_params(config: Config):
+    from corpus.minhash import MinhashParams
+
+    return MinhashParams(**dataclasses.asdict(config.dedup.minhash))
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

@@ -59,6 +59,41 @@ def expand_inputs(specs: list[str]) -> list[str]:
     return sorted(files)
 
 
+def expand_parquet(specs: list[str]) -> list[str]:
+    """Parquet inputs (files, folders, globs, URLs) -> a sorted list of .parquet files; folders are searched
+    recursively, skipping hidden and underscore-prefixed entries (Spark's _temporary, _SUCCESS)."""
+    files: set[str] = set()
+    for spec in specs:
+        if is_url(spec):
+            import fsspec
+
+            fs, path = fsspec.core.url_to_fs(spec)
+            protocol = spec.split("://", 1)[0]
+            found = fs.glob(path) if _GLOB_CHARS.search(path) else (fs.find(path) if fs.isdir(path) else [path])
+            found = [p if "://" in p else f"{protocol}://{p}" for p in found]
+        else:
+            path = os.path.expanduser(spec.removeprefix("file://"))
+            if _GLOB_CHARS.search(path):
+                found = glob.glob(path, recursive=True)
+            elif os.path.isdir(path):
+                found = [
+                    os.path.join(root, name)
+                    for root, dirs, names in os.walk(path)
+                    if not any(part.startswith(("_", ".")) for part in os.path.relpath(root, path).split(os.sep)[1:])
+                    for name in names
+                ]
+            elif os.path.isfile(path):
+                found = [path]
+            else:
+                raise InputError(f"input {spec!r} does not exist")
+            found = [os.path.abspath(p) for p in found]
+        parquet = [p for p in found if p.endswith(".parquet") and not os.path.basename(p).startswith(("_", "."))]
+        if not parquet:
+            raise InputError(f"input {spec!r} has no .parquet file")
+        files.update(parquet)
+    return sorted(files)
+
+
 def open_input(path: str) -> BinaryIO:
     if is_url(path):
         import fsspec

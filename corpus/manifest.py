@@ -69,18 +69,20 @@ def record_stage(
 ) -> None:
     """Add a finished stage and write the manifest (atomically) to `output`."""
     manifest["stages"][stage] = {
+        "config_sha256": manifest.get("_current_config_sha256", manifest.get("config_sha256")),
         "started": started,
         "finished": now(),
         "outputs": {name: [s.to_dict() for s in shards] for name, shards in outputs.items()},
         **extra,
     }
     manifest["updated"] = now()
-    storage.write_text(storage.join(output, MANIFEST), json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    public = {k: v for k, v in manifest.items() if not k.startswith("_")}
+    storage.write_text(storage.join(output, MANIFEST), json.dumps(public, indent=2, sort_keys=False) + "\n")
 
 
 def verify(output: str) -> list[str]:
-    """Problems found in `output` (empty when every shard the manifest lists is there, whole and unchanged,
-    and no stage folder holds Parquet files that the manifest does not list)."""
+    """Problems found in `output` (empty when every file the manifest lists is there, whole and unchanged, and
+    no output folder holds data files that the manifest does not list)."""
     manifest = load(output)
     if manifest is None:
         return [f"{storage.join(output, MANIFEST)} is missing: the run did not finish (or this is not an output)"]
@@ -88,12 +90,14 @@ def verify(output: str) -> list[str]:
     if not manifest.get("stages"):
         problems.append("the manifest lists no finished stage")
     root = storage.absolute(output)
+    listed: set[str] = set()
+    folders: set[str] = set()
     for stage, info in manifest.get("stages", {}).items():
         for folder, shards in info.get("outputs", {}).items():
-            listed = set()
+            folders.add(folder)
             for shard in shards:
-                url = storage.join(root, shard["path"])
                 listed.add(shard["path"])
+                url = storage.join(root, shard["path"])
                 if not storage.exists(url):
                     problems.append(f"{stage}: {shard['path']} is missing")
                     continue
@@ -107,8 +111,9 @@ def verify(output: str) -> list[str]:
                         problems.append(
                             f"{stage}: {shard['path']} has {key} {getattr(found, key)}, manifest {shard[key]}"
                         )
-            for url in storage.list_files(storage.join(root, folder)):
-                rel = url[len(root) :].lstrip("/")
-                if rel not in listed and not rel.rsplit("/", 1)[-1].startswith((".", "_")):
-                    problems.append(f"{stage}: {rel} is not in the manifest (left over from an unfinished run?)")
+    for folder in sorted(folders):
+        for url in storage.list_files(storage.join(root, folder)):
+            rel = storage.describe_relative(url, root)
+            if rel not in listed and not rel.rsplit("/", 1)[-1].startswith((".", "_")):
+                problems.append(f"{rel} is not in the manifest (left over from an unfinished run?)")
     return problems

@@ -26,7 +26,7 @@ import regex
 import xxhash
 from datatrove.utils.text import PUNCTUATION
 
-from corpus.text import splitter
+from corpus.text import _Memo, splitter
 
 MERSENNE = np.uint64((1 << 61) - 1)
 _SHIFT = np.uint64(61)
@@ -35,6 +35,7 @@ _SHIFT = np.uint64(61)
 _NUMBERS = regex.compile(r"\p{Nd}+([.,،٫⎖⎗⎘]{1}\p{Nd}+)?", regex.VERSION0)
 _ASCII_NUMBERS = re.compile(r"[0-9]+([.,][0-9]+)?")
 _WHITESPACE = re.compile(r"\s+")
+_HAS_DIGIT = re.compile(r"[0-9]")
 _PUNCTUATION_TO_SPACE = str.maketrans(PUNCTUATION, " " * len(PUNCTUATION))
 _PUNCTUATION_DELETE = str.maketrans("", "", PUNCTUATION)
 #: Every nonspacing mark (category Mn), mapped to nothing: NFD + this table strips diacritics in C.
@@ -42,16 +43,28 @@ _DROP_MARKS = {cp: None for cp in range(sys.maxunicode + 1) if unicodedata.categ
 _DIGITS = re.compile(r"\d+")
 
 
+def _ascii_chunks(text: str) -> list[str]:
+    if _HAS_DIGIT.search(text):
+        text = _ASCII_NUMBERS.sub("0", text)
+    return text.translate(_PUNCTUATION_TO_SPACE).split()
+
+
 def simplify_text(text: str) -> str:
-    """datatrove's current `simplify_text` with its default TextNormConfig: lowercase, numbers -> 0,
-    punctuation -> space, whitespace collapsed, diacritics removed."""
+    r"""datatrove's current `simplify_text` with its default TextNormConfig: lowercase, numbers -> 0,
+    punctuation -> space, whitespace collapsed, diacritics removed. (`" ".join(s.split())` is the regex
+    `\s+ -> " "` plus strip: Python's `\s` and `str.isspace` agree on every code point.)"""
     text = text.lower()
-    text = (_ASCII_NUMBERS if text.isascii() else _NUMBERS).sub("0", text)
-    text = text.translate(_PUNCTUATION_TO_SPACE)
-    text = _WHITESPACE.sub(" ", text.strip())
-    if not text.isascii():
-        text = unicodedata.normalize("NFD", text).translate(_DROP_MARKS)
-    return text.strip()
+    if text.isascii():
+        return " ".join(_ascii_chunks(text))
+    text = " ".join(_NUMBERS.sub("0", text).translate(_PUNCTUATION_TO_SPACE).split())
+    # Like datatrove, no second collapse: removing a lone combining mark can leave two spaces.
+    return unicodedata.normalize("NFD", text).translate(_DROP_MARKS).strip()
+
+
+def simplified_chunks(text: str) -> list[str]:
+    """The whitespace-separated chunks of `simplify_text(text)` (what the word splitter starts from)."""
+    lowered = text.lower()
+    return _ascii_chunks(lowered) if lowered.isascii() else simplify_text(text).split()
 
 
 def simplify_text_2024(text: str) -> str:
@@ -89,48 +102,108 @@ HASH_FUNCTIONS = {
 
 @dataclass(frozen=True)
 class MinhashParams:
-    """FineWeb's MinHash configuration: word 5-grams, 14 bands of 8 hashes, SHA-1 truncated to 64 bits."""
+    """MinHash settings; the defaults are FineWeb's where FineWeb fixes them (5-grams, 14 bands of 8, seed 1,
+    64-bit values).
+
+    `shingle_hash` and `permutation` choose the hash functions. `"sha1"` + `"mersenne"` reproduce datatrove's
+    FineWeb signatures value for value (`"xxhash"` + `"mersenne"` its default config); the defaults, `"words"`
+    + `"multiply_shift"`, compute the same kind of signature (same shingles, same banding) with hashing that
+    numpy does for a whole document at once, several times faster (docs/BENCHMARKS.md).
+    """
 
     n_grams: int = 5
     num_buckets: int = 14
     hashes_per_bucket: int = 8
     seed: int = 1
-    hash_fc: str = "sha1"  # "sha1" (FineWeb) or "xxhash" (datatrove's default)
     precision: int = 64  # 64 or 32 bits
+    shingle_hash: str = "words"  # "words" (vectorized), "sha1" (FineWeb) or "xxhash" (datatrove's default)
+    permutation: str = "multiply_shift"  # "multiply_shift" or "mersenne" (datatrove's (a*h + b) mod 2**61 - 1)
 
     @property
     def num_hashes(self) -> int:
         return self.num_buckets * self.hashes_per_bucket
+
+    def validate(self) -> None:
+        if self.shingle_hash not in ("words", "sha1", "xxhash"):
+            raise ValueError(f"shingle_hash: expected words, sha1 or xxhash, got {self.shingle_hash!r}")
+        if self.permutation not in ("multiply_shift", "mersenne"):
+            raise ValueError(f"permutation: expected multiply_shift or mersenne, got {self.permutation!r}")
+        if self.precision not in (32, 64):
+            raise ValueError(f"precision: expected 32 or 64, got {self.precision}")
+        if min(self.n_grams, self.num_buckets, self.hashes_per_bucket) < 1:
+            raise ValueError("n_grams, num_buckets and hashes_per_bucket must be positive")
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: the polynomial that combines word hashes into a shingle hash
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)  # splitmix64's finalizer
+_S30, _S27, _S31, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
 
 
 class MinHasher:
     """Signatures and band keys for documents; one per Python worker (`minhasher()`)."""
 
     def __init__(self, params: MinhashParams = MinhashParams(), compat: str = "datatrove") -> None:
-        if (params.hash_fc, params.precision) not in HASH_FUNCTIONS:
-            raise ValueError(f"unsupported hash {params.hash_fc!r} with precision {params.precision}")
+        params.validate()
         self.params = params
         self.normalize = simplify_text_2024 if compat == "fineweb-2024" else simplify_text
         self.splitter = splitter(compat)
-        self.hash = HASH_FUNCTIONS[(params.hash_fc, params.precision)]
+        if params.shingle_hash != "words":
+            self.hash = HASH_FUNCTIONS[(params.shingle_hash, params.precision)]
+        seed = params.seed
+        self._word_hash = _Memo(lambda w: xxhash.xxh64_intdigest(w.encode("utf-8", "surrogatepass"), seed), 1 << 20)
+        # Whitespace chunk of normalized text -> its words' hashes as packed uint64 bytes (spaCy may split a
+        # chunk in several words); a document's hashes are then one bytes join away from a numpy array.
+        chunk_tokens = getattr(self.splitter, "chunk_tokens", None)
+        self._chunk_hashes = None
+        if chunk_tokens is not None and compat != "fineweb-2024":
+            self._chunk_hashes = _Memo(
+                lambda chunk: np.array([self._word_hash[w] for w in chunk_tokens(chunk)], dtype=np.uint64).tobytes(),
+                1 << 20,
+            )
         rng = np.random.RandomState(params.seed)
         self.a = rng.randint(1, MERSENNE, dtype=np.uint64, size=(1, params.num_hashes))
         self.b = rng.randint(0, MERSENNE, dtype=np.uint64, size=(1, params.num_hashes))
+        self.a_odd = self.a | np.uint64(1)
+
+    def words(self, text: str) -> list[str]:
+        return self.splitter.words(self.normalize(text))
 
     def shingles(self, text: str) -> np.ndarray:
-        """The hashed word n-grams of the normalized text, as a (N, 1) uint64 column (N may be 0)."""
-        words = self.splitter.words(self.normalize(text))
+        """The hashes of the word n-grams of the normalized text, as a (N, 1) uint64 column (N may be 0)."""
         n = self.params.n_grams
-        if len(words) < n:
+        if self.params.shingle_hash == "words":
+            # Each distinct word is hashed once (memoized); an n-gram's hash is a polynomial in its words'
+            # hashes, then mixed, all in numpy. Equal n-grams get equal hashes.
+            if self._chunk_hashes is not None:
+                packed = b"".join(map(self._chunk_hashes.__getitem__, simplified_chunks(text)))
+                h = np.frombuffer(packed, dtype=np.uint64)
+            else:
+                h = np.fromiter(map(self._word_hash.__getitem__, self.words(text)), dtype=np.uint64)
+            m = len(h) - n + 1
+            if m <= 0:
+                return np.empty((0, 1), dtype=np.uint64)
+            with np.errstate(over="ignore"):
+                acc = h[:m].copy()
+                for j in range(1, n):
+                    acc *= _MIX
+                    acc += h[j : j + m]
+                acc ^= acc >> _S30
+                acc *= _M1
+                acc ^= acc >> _S27
+                acc *= _M2
+                acc ^= acc >> _S31
+            return acc.reshape(-1, 1)
+        # datatrove's way: hash the string " ".join(words[i:i+n]) of every n-gram.
+        words = self.words(text)
+        m = len(words) - n + 1
+        if m <= 0:
             return np.empty((0, 1), dtype=np.uint64)
-        # n-grams as slices of the joined words: the same strings as " ".join(words[i:i+n])
         joined = " ".join(words)
         starts = [0]
         for word in words:
             starts.append(starts[-1] + len(word) + 1)
-        hash_ = self.hash
-        grams = {joined[starts[i] : starts[i + n] - 1] for i in range(len(words) - n + 1)}
-        return np.fromiter(map(hash_, grams), dtype=np.uint64, count=len(grams)).reshape(-1, 1)
+        grams = {joined[starts[i] : starts[i + n] - 1] for i in range(m)}
+        return np.fromiter(map(self.hash, grams), dtype=np.uint64, count=len(grams)).reshape(-1, 1)
 
     def signature(self, text: str) -> np.ndarray | None:
         """The num_hashes minima, or None for a text with fewer than n_grams words (never deduplicated,
@@ -138,14 +211,18 @@ class MinHasher:
         shingles = self.shingles(text)
         if shingles.size == 0:
             return None
+        if self.params.permutation == "mersenne":
+            with np.errstate(over="ignore"):
+                x = shingles * self.a + self.b  # wraps modulo 2**64 before the modulo, as datatrove's does
+            x = (x & MERSENNE) + (x >> _SHIFT)  # x mod (2**61 - 1) without a division
+            x -= MERSENNE * (x >= MERSENNE)
+            sig = x.min(axis=0)
+            return sig & np.uint64(0xFFFFFFFF) if self.params.precision == 32 else sig
         with np.errstate(over="ignore"):
-            x = shingles * self.a + self.b  # wraps modulo 2**64, as datatrove's does
-        x = (x & MERSENNE) + (x >> _SHIFT)  # x mod (2**61 - 1), without a division
-        x -= MERSENNE * (x >= MERSENNE)
+            x = shingles * self.a_odd  # a bijection of uint64 (a is odd); its high bits are well mixed
+            x += self.b
         sig = x.min(axis=0)
-        if self.params.precision == 32:
-            sig &= np.uint64(0xFFFFFFFF)
-        return sig
+        return sig >> _S32 if self.params.precision == 32 else sig
 
     def band_keys(self, signature: np.ndarray) -> list[bytes]:
         """One 16-byte key per band: a 128-bit hash of the band's values (equal bands, equal keys; unequal

@@ -30,18 +30,8 @@ def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] = frozen
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def render(stats: dict[str, Any], run: dict[str, Any]) -> str:
+def _extract_section(parts: list[str], stats: dict[str, Any]) -> None:
     e = html.escape
-    parts = [f"<!doctype html><meta charset=utf-8><title>corpus report</title><style>{_STYLE}</style>"]
-    parts.append("<h1>Corpus run report</h1>")
-    config = run["config"]
-    parts.append(
-        f'<p class="muted">run <code>{e(run.get("run_id", "?"))}</code>,'
-        f" recipe <code>{e(str(config['recipe']))}</code>,"
-        f" compat <code>{e(str(config['compat']))}</code>,"
-        f" config sha256 <code>{e(run.get('config_sha256', '')[:16])}</code>,"
-        f" {len(run.get('inputs', []))} input file(s), created {e(run.get('created', ''))}</p>"
-    )
     total = max(stats["documents"], 1)
     parts.append("<h2>Overview</h2>")
     parts.append(
@@ -89,6 +79,47 @@ def render(stats: dict[str, Any], run: dict[str, Any]) -> str:
             for s in stats["samples"]
         ]  # fmt: skip
         parts.append(_table(["step", "reason", "document", "text"], rows))
+
+
+def _dedup_section(parts: list[str], dedup: dict[str, Any]) -> None:
+    parts.append("<h2>Deduplication</h2>")
+    removed = dedup["removed"]
+    total = max(dedup["documents"], 1)
+    rows = [
+        ["documents in", _n(dedup["documents"]), ""],
+        ["exact duplicates removed", _n(removed["exact"]), f"{100 * removed['exact'] / total:.1f}%"],
+        ["near duplicates removed (MinHash)", _n(removed["minhash"]), f"{100 * removed['minhash'] / total:.1f}%"],
+        ["kept", _n(dedup["kept"]), f"{100 * dedup['kept'] / total:.1f}%"],
+        ["candidate edges / component rounds", f"{_n(dedup['candidate_edges'])} / {dedup['components_rounds']}", ""],
+    ]
+    if "pii" in dedup:
+        rows.append(
+            ["PII replaced (emails / IPs)", f"{_n(dedup['pii']['emails'])} / {_n(dedup['pii']['ip_addresses'])}", ""]
+        )
+    parts.append(_table(["", "count", "share"], rows, {1}))
+    sizes = dedup.get("kept_by_cluster_size", {})
+    if sizes:
+        parts.append("<p>Kept documents by the size of their duplicate cluster:</p>")
+        parts.append(_table(["cluster size", "kept documents"], [[k, _n(v)] for k, v in sizes.items()], {0, 1}))
+
+
+def render(stats: dict[str, Any] | None, run: dict[str, Any], dedup: dict[str, Any] | None = None) -> str:
+    e = html.escape
+    parts = [f"<!doctype html><meta charset=utf-8><title>corpus report</title><style>{_STYLE}</style>"]
+    parts.append("<h1>Corpus run report</h1>")
+    config = run["config"]
+    parts.append(
+        f'<p class="muted">run <code>{e(run.get("run_id", "?"))}</code>,'
+        f" recipe <code>{e(str(config['recipe']))}</code>,"
+        f" compat <code>{e(str(config['compat']))}</code>,"
+        f" config sha256 <code>{e(run.get('config_sha256', '')[:16])}</code>,"
+        f" {len(run.get('inputs', []))} input file(s), created {e(run.get('created', ''))}</p>"
+    )
+    if stats is not None:
+        _extract_section(parts, stats)
+    if dedup is not None:
+        _dedup_section(parts, dedup)
+
     parts.append("<h2>Stages</h2>")
     rows = []
     for name, stage in run.get("stages", {}).items():
@@ -107,10 +138,14 @@ def write_report(output: str) -> str:
     run = manifest.load(output)
     if run is None:
         raise FileNotFoundError(f"{output}/manifest.json is missing")
-    stats_url = storage.join(output, "stats", "stats.json")
-    if not storage.exists(stats_url):
-        raise FileNotFoundError(f"{stats_url} is missing: run the stats stage first (corpus stats {output})")
-    stats = json.loads(storage.read_text(stats_url))
+
+    def load(name: str) -> dict[str, Any] | None:
+        url = storage.join(output, "stats", name)
+        return json.loads(storage.read_text(url)) if storage.exists(url) else None
+
+    stats, dedup = load("stats.json"), load("dedup.json")
+    if stats is None and dedup is None:
+        raise FileNotFoundError(f"{output}/stats/ has no statistics: run the stats stage first (corpus stats {output})")
     path = storage.join(output, "report.html")
-    storage.write_text(path, render(stats, run))
+    storage.write_text(path, render(stats, run, dedup))
     return path

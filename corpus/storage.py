@@ -28,6 +28,11 @@ def absolute(url: str) -> str:
     return url.rstrip("/") if is_url(url) else os.path.abspath(os.path.expanduser(url.removeprefix("file://")))
 
 
+def spark_path(url: str) -> str:
+    """How Spark names a file in `_metadata.file_path` / input_file_name(): `file:/abs/path` for local files."""
+    return url if is_url(url) else "file:" + absolute(url)
+
+
 def join(base: str, *parts: str) -> str:
     return posixpath.join(base, *parts) if is_url(base) else os.path.join(base, *parts)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+import re
+
+from pyspark.sql import DataFrame, SparkSession
 
 from corpus import storage
+
+_PARTITION_DIR = re.compile(r"=(\d+)$")
 
 
 def describe_outputs(
@@ -21,3 +25,41 @@ def describe_outputs(
     return {
         folder: [by_path[storage.describe_relative(url, root)] for url in paths] for folder, paths in outputs.items()
     }
+
+
+def write_sharded(
+    df: DataFrame, shard_col: str, order_col: str, tmp: str, output: str, folder: str, prefix: str, replace: bool = True
+) -> list[str]:
+    """Write `df` as one Parquet file per value of `shard_col` (rows ordered by `order_col`), then move them to
+    `output/folder/<prefix>-<shard:05d>.parquet`. Files of `folder` with that prefix are replaced; other files
+    stay (`replace=False` keeps the folder, e.g. removed/ shared by two stages)."""
+    staging = storage.join(tmp, f"{folder}-{prefix}")
+    (
+        df.repartition(shard_col)
+        .sortWithinPartitions(shard_col, order_col)
+        .drop(order_col)
+        .write.mode("overwrite")
+        .partitionBy(shard_col)
+        .parquet(staging)
+    )
+    target = storage.join(output, folder)
+    if replace:
+        storage.remove(target)
+    else:
+        for old in storage.list_files(target, ".parquet"):
+            if old.rsplit("/", 1)[-1].startswith(f"{prefix}-"):
+                storage.remove(old)
+    storage.makedirs(target)
+    written = []
+    for directory in storage.list_dirs(staging):
+        m = _PARTITION_DIR.search(directory.rstrip("/"))
+        if m is None:
+            continue
+        files = storage.list_files(directory, ".parquet")
+        if len(files) != 1:
+            raise RuntimeError(f"expected one file in {directory}, found {len(files)}")
+        dst = storage.join(target, f"{prefix}-{int(m.group(1)):05d}.parquet")
+        storage.move(files[0], dst)
+        written.append(dst)
+    storage.remove(staging)
+    return sorted(written)

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from corpus import manifest, storage
 from corpus.assets import AssetError
 from corpus.config import Config, ConfigError, load_config
-from corpus.inputs import InputError, expand_inputs
+from corpus.inputs import InputError, expand_inputs, expand_parquet
 from corpus.jobs.session import spark_session, ui_url
 
 
@@ -26,9 +26,14 @@ def resolve_inputs(config: Config) -> list[str]:
 
 
 def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
-    """Run `config.stages` into `config.output`; return the manifest."""
+    """Run `config.stages` into `config.output`; return the manifest.
+
+    A run that includes `extract` starts a manifest (or continues the one of an identical earlier run);
+    later stages run alone (`corpus dedup output=OUT`) add themselves to the existing manifest. `dedup` reads
+    this output's filtered/ when it has one, else `input=` (any Parquet with `id` and `text`)."""
     if not config.output:
         raise ConfigError("output: no output folder given; pass output=PATH")
+    from corpus.jobs.dedup import run_dedup
     from corpus.jobs.extract import run_extract
     from corpus.jobs.stats import run_stats
     from corpus.report import write_report
@@ -36,12 +41,18 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
     output = storage.absolute(config.output)
     existing = manifest.load(output)
     if "extract" in config.stages:
-        inputs = resolve_inputs(config)
-        run = manifest.start(output, config, inputs)
+        run = manifest.start(output, config, resolve_inputs(config))
+    elif existing is not None and "extract" in existing["stages"]:
+        if config.input:
+            log(f"input= is ignored: {output} has extracted documents (filtered/), which are the input")
+        run = existing
+    elif config.input:
+        run = manifest.start(output, config, expand_parquet(config.input))
     elif existing is not None:
         run = existing
     else:
-        raise ConfigError(f"output: {output} has no manifest.json; run the extract stage first")
+        raise ConfigError(f"output: {output} has no manifest.json; run the extract stage first or give input=")
+    run["_current_config_sha256"] = config.sha256()
     spark = spark or spark_session(config)
     if ui_url(spark):
         log(f"Spark UI: {ui_url(spark)}")
@@ -52,6 +63,19 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
         elif stage == "stats":
             log("stats: counting the written shards")
             run_stats(spark, output, run)
+        elif stage == "dedup":
+            extracted = run["stages"].get("extract", {}).get("outputs", {}).get("filtered")
+            if extracted is not None:
+                inputs = [storage.join(output, shard["path"]) for shard in extracted]
+            elif config.input:
+                inputs = expand_parquet(config.input)
+            else:
+                raise ConfigError("dedup: no input; give input=PARQUET or run extract into this output first")
+            if not inputs:
+                log("dedup: nothing to deduplicate (no kept documents)")
+                continue
+            log(f"dedup: {len(inputs)} shard(s), scope {config.dedup.scope}")
+            run_dedup(spark, config, inputs, output, run)
         elif stage == "report":
             path = write_report(output)
             log(f"report: {path}")

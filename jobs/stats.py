@@ -19,12 +19,14 @@ from corpus.stats import build
 SAMPLES_PER_REASON = 3
 
 
-def read_extract_output(spark: SparkSession, output: str) -> DataFrame:
+def read_extract_output(spark: SparkSession, output: str, run: dict) -> DataFrame:
+    """The extract stage's shards (as its manifest entry lists them: removed/ also holds dedup's files)."""
+    outputs = run["stages"].get("extract", {}).get("outputs", {})
     frames = []
     for status, folder in STATUS_DIRS.items():
-        path = storage.join(output, folder)
-        if storage.list_files(path, ".parquet"):
-            frames.append(spark.read.parquet(path).withColumn("status", F.lit(status)))
+        files = [storage.join(output, shard["path"]) for shard in outputs.get(folder, [])]
+        if files:
+            frames.append(spark.read.parquet(*files).withColumn("status", F.lit(status)))
     if not frames:
         raise RuntimeError(f"{output} has no extract output (filtered/, removed/, skipped/)")
     df = frames[0]
@@ -36,7 +38,7 @@ def read_extract_output(spark: SparkSession, output: str) -> DataFrame:
 def run_stats(spark: SparkSession, output: str, run: dict) -> dict:
     started = manifest.now()
     output = storage.absolute(output)
-    df = read_extract_output(spark, output)
+    df = read_extract_output(spark, output, run)
     charset_source = F.regexp_extract(F.col("charset"), r"/(\w+)$", 1)
     counts = (
         df.groupBy("source_path", "status", "removed_by", "reason", "language", charset_source.alias("charset"))
@@ -69,7 +71,7 @@ def run_stats(spark: SparkSession, output: str, run: dict) -> dict:
     merged["samples"] = [s.asDict() for s in samples]
 
     stats_dir = storage.join(output, "stats")
-    storage.remove(stats_dir)
+    storage.remove(storage.join(stats_dir, "shards"))  # stats/ also holds other stages' files
     written = {"stats": [storage.join(stats_dir, "stats.json")], "stats/shards": []}
     storage.write_text(written["stats"][0], json.dumps(merged, indent=2) + "\n")
     for name, shard in shards.items():

@@ -200,6 +200,12 @@ def write_second(path: str) -> None:
                            extra_http=[("Content-Encoding", "gzip")])  # fmt: skip
         elif name == "while":  # UTF-8 bytes behind a latin-1 label
             html_response(crawl, url, doc.replace("loop", "loop — «while»"), header="iso-8859-1")
+        elif name == "raise":  # personal data for the PII step: an email address and a public IP address
+            contact = (
+                "<p>Questions about this page can be sent to Docs.Team@example.org, and the mirror that serves "
+                "it answers at 93.184.216.34 for anyone who wants to check the copy.</p>"
+            )
+            html_response(crawl, url, doc.replace("</article>", contact + "</article>"))
         else:
             html_response(crawl, url, doc)
     # The same page again under a tracking URL: an exact duplicate, for the dedup stage.
