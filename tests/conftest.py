@@ -46,3 +46,14 @@ def spark():
     session = spark_session(config)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_output(spark, sample_dir, tmp_path_factory) -> Path:
+    """The whole recipe (extract, stats, dedup, report) over the sample crawl, run once per session."""
+    from corpus.config import load_config
+    from corpus.jobs.run import run_stages
+
+    output = tmp_path_factory.mktemp("out") / "sample"
+    run_stages(load_config(None, [f"input={sample_dir}", f"output={output}", "crawl=test"]), spark)
+    return output

@@ -49,7 +49,7 @@ def test_spark_submit_runs_the_extract_job(sample_dir, tmp_path):
     result = subprocess.run(
         [str(BIN / "spark-submit"), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
          str(ROOT / "jobs" / "extract.py"), "--config", str(ROOT / "conf" / "sample.yaml"),
-         f"input={sample_dir}", f"output={out}"],
+         f"input={sample_dir}", f"output={out}", "stages=[extract, stats, report]"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

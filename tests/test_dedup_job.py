@@ -29,13 +29,6 @@ def rows(output, folder: str, prefix: str = "") -> list[dict]:
     return ds.dataset(files, format="parquet").to_table().to_pylist() if files else []
 
 
-@pytest.fixture(scope="module")
-def sample_output(spark, sample_dir, tmp_path_factory):
-    output = tmp_path_factory.mktemp("dedup") / "sample"
-    run(spark, output, f"input={sample_dir}", "crawl=sample", "stages=[extract, stats, dedup, report]")
-    return output
-
-
 def test_exact_duplicate_and_pii_on_the_sample(sample_output):
     kept = {r["url"]: r for r in rows(sample_output, "deduped")}
     removed = {r["url"]: r for r in rows(sample_output, "removed", "dedup-")}

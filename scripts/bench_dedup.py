@@ -1,0 +1,241 @@
+"""Benchmark: MinHash dedup, ours on Spark vs datatrove and datasketch, side by side.
+
+Part 1, signatures per second per core, on the same generated documents (Zipf(1.1) vocabulary of 20k words,
+200-800 words each):
+  - datatrove 0.10.1 `MinhashDedupSignature` (FineWeb config: sha1, 64-bit, 14 x 8, 5-grams; spaCy words),
+    in-process, per CPU-second;
+  - datasketch `MinHash(num_perm=112).update_batch` on the same 5-gram strings (its default: sha1 per
+    shingle, a new object per document), per CPU-second;
+  - ours in-process, with the default hashing and with datatrove's (`sha1` + `mersenne`), per CPU-second;
+  - ours inside Spark: the dedup stage's key computation (`mapInArrow`, local[2]) timed as one Spark job over
+    already-written Parquet; per core = documents / (job wall seconds x 2 cores).
+Part 2, the whole dedup (`corpus dedup`, local[2]) on generated corpora of N documents (5 % exact copies, 10 %
+near copies): wall time, total shuffle bytes written (from Spark's event log), the driver's peak RSS (JVM and
+Python driver, sampled from /proc), and what was removed.
+
+    python scripts/bench_dedup.py [--sizes 100000,1000000] [--signature-docs 4000] [--out bench-out/dedup]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def cpu_time(fn, items) -> float:
+    start = time.process_time()
+    for item in items:
+        fn(item)
+    return time.process_time() - start
+
+
+def signature_rates(n_docs: int, work: Path) -> dict[str, float]:
+    from datasketch import MinHash
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.utils.hashing import HashConfig
+
+    from corpus.minhash import MinHasher, MinhashParams, simplify_text
+    from corpus.synthetic import SyntheticCorpus
+
+    corpus = SyntheticCorpus.create(seed=1)
+    docs = list(corpus.documents(n_docs))
+    rates: dict[str, float] = {}
+
+    reference = MinhashDedupSignature(
+        output_folder=str(work / "dt-sigs"), config=MinhashConfig(hash_config=HashConfig(precision=64, hash_fc="sha1"))
+    )
+    sample = docs[: max(200, n_docs // 10)]  # datatrove is slow: a tenth of the documents
+    reference.get_signature(reference.get_shingles(sample[0]))
+    rates["datatrove MinhashDedupSignature (sha1, spaCy)"] = len(sample) / cpu_time(
+        lambda t: reference.get_signature(reference.get_shingles(t)), sample
+    )
+
+    def datasketch(text: str) -> None:
+        words = simplify_text(text).split()
+        grams = {" ".join(words[i : i + 5]).encode() for i in range(len(words) - 4)}
+        m = MinHash(num_perm=112)
+        m.update_batch(list(grams))
+
+    rates["datasketch MinHash(num_perm=112), default sha1"] = len(docs) / cpu_time(datasketch, docs)
+    for label, params in (
+        ("ours in-process, default hashing", MinhashParams()),
+        (
+            "ours in-process, datatrove's hashing (sha1 + mersenne)",
+            MinhashParams(shingle_hash="sha1", permutation="mersenne"),
+        ),
+    ):
+        hasher = MinHasher(params)
+        for d in docs[:200]:
+            hasher.band_keys(hasher.signature(d))
+        rates[label] = len(docs) / cpu_time(lambda t, h=hasher: h.band_keys(h.signature(t)), docs)
+
+    # Inside Spark: the dedup stage's key function, as one job over a Parquet file.
+    from pyspark.sql import functions as F
+
+    from corpus.config import load_config
+    from corpus.jobs.dedup import KEYS_SCHEMA, keys_function
+    from corpus.jobs.session import spark_session
+
+    path = work / "sig-docs.parquet"
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(len(docs))], "text": docs}), path, row_group_size=2000)
+    config = load_config(None, ["spark.master=local[2]", "spark.ui.showConsoleProgress=false"])
+    spark = spark_session(config)
+    df = (
+        spark.read.parquet(str(path))
+        .repartition(8)
+        .select(F.lit(0).alias("_shard"), F.monotonically_increasing_id().alias("_row"), "text")
+        .cache()
+    )
+    df.count()
+    keys = df.mapInArrow(keys_function(config.to_dict()), KEYS_SCHEMA)
+    keys.write.format("noop").mode("overwrite").save()  # warm the Python workers
+    start = time.monotonic()
+    keys.write.format("noop").mode("overwrite").save()
+    wall = time.monotonic() - start
+    rates["ours in Spark (local[2], mapInArrow), per core"] = len(docs) / wall / 2
+    spark.stop()
+    return rates
+
+
+def generate(n: int, folder: Path, shards: int = 16) -> dict[str, int]:
+    """n documents (200-300 words): 85 % originals, 5 % exact copies, 10 % near copies (1-5 % of words changed)."""
+    from corpus.synthetic import SyntheticCorpus
+
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = SyntheticCorpus.create(seed=7)
+    rng = np.random.default_rng(8)
+    lengths = rng.integers(200, 301, n)
+    texts: list[str] = []
+    counts = {"originals": 0, "exact": 0, "near": 0}
+    vocab = np.array(corpus.vocabulary, dtype=object)
+    words = rng.choice(len(vocab), int(lengths.sum()), p=corpus.probabilities)
+    offset = 0
+    for i in range(n):
+        kind = rng.random() if texts else 0.0
+        if kind < 0.85:
+            texts.append(" ".join(vocab[words[offset : offset + lengths[i]]]) + ".")
+            counts["originals"] += 1
+        elif kind < 0.90:
+            texts.append(texts[int(rng.integers(len(texts)))])
+            counts["exact"] += 1
+        else:
+            texts.append(corpus.variant(texts[int(rng.integers(len(texts)))], float(rng.uniform(0.01, 0.05))))
+            counts["near"] += 1
+        offset += lengths[i]
+    ids = [f"gen-{i:08d}" for i in range(n)]
+    per = (n + shards - 1) // shards
+    for s in range(shards):
+        table = pa.table({"id": ids[s * per : (s + 1) * per], "text": texts[s * per : (s + 1) * per]})
+        pq.write_table(table, folder / f"part-{s:05d}.parquet", compression="zstd")
+    return counts
+
+
+def whole_dedup(n: int, work: Path) -> dict:
+    from bench_extract import _sample, _tree
+
+    data = work / f"gen-{n}"
+    counts = generate(n, data) if not data.exists() else json.loads((work / f"gen-{n}.json").read_text())
+    (work / f"gen-{n}.json").write_text(json.dumps(counts))
+    out, events = work / f"out-{n}", work / f"events-{n}"
+    events.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(Path(sys.executable).parent / "corpus"), "dedup", f"input={data}", f"output={out}",
+        "spark.master=local[2]", "spark.driver.memory=6g", "spark.eventLog.enabled=true",
+        f"spark.eventLog.dir=file://{events}", "spark.ui.showConsoleProgress=false",
+    ]  # fmt: skip
+    peaks = {"jvm": 0, "python_driver": 0}
+    start = time.monotonic()
+    with open(work / f"dedup-{n}.log", "w") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CORPUS_SPARK_LOG_LEVEL": "ERROR"}
+        )
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                py = _sample(proc.pid)
+                if py:
+                    peaks["python_driver"] = max(peaks["python_driver"], py[1])
+                for pid in _tree(proc.pid):
+                    try:
+                        name = Path(f"/proc/{pid}/comm").read_text().strip()
+                    except OSError:
+                        continue
+                    sample = _sample(pid)
+                    if name == "java" and sample:
+                        peaks["jvm"] = max(peaks["jvm"], sample[1])
+                done.wait(0.5)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        code = proc.wait()
+        done.set()
+        watcher.join()
+    wall = time.monotonic() - start
+    if code:
+        raise SystemExit(f"corpus dedup failed ({code}); see {work / f'dedup-{n}.log'}")
+    shuffle = 0
+    for event_file in events.iterdir():
+        with open(event_file) as fh:
+            for line in fh:
+                if '"SparkListenerTaskEnd"' in line:
+                    metrics = json.loads(line).get("Task Metrics") or {}
+                    shuffle += (metrics.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0)
+    stats = json.loads((out / "stats" / "dedup.json").read_text())
+    return {
+        "documents": n,
+        "generated": counts,
+        "wall_s": wall,
+        "shuffle_write_mib": shuffle / 2**20,
+        "peak_rss_mib": {k: v / 2**20 for k, v in peaks.items()},
+        "removed": stats["removed"],
+        "kept": stats["kept"],
+        "components_rounds": stats["components_rounds"],
+        "candidate_edges": stats["candidate_edges"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--signature-docs", type=int, default=4000)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--out", default=str(ROOT / "bench-out" / "dedup"))
+    args = parser.parse_args()
+    work = Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+    if args.signature_docs:
+        print(f"signatures on {args.signature_docs} generated documents ...", flush=True)
+        results["signatures_per_cpu_s"] = rates = signature_rates(args.signature_docs, work)
+        base = rates["datatrove MinhashDedupSignature (sha1, spaCy)"]
+        for name, rate in rates.items():
+            print(f"  {name:58s} {rate:8.0f} docs/s per core   ({rate / base:5.1f}x datatrove)")
+    results["dedup"] = []
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        print(f"whole dedup, {n} documents ...", flush=True)
+        r = whole_dedup(n, work)
+        results["dedup"].append(r)
+        rss = r["peak_rss_mib"]
+        print(f"  wall {r['wall_s']:.0f} s ({n / r['wall_s']:.0f} docs/s), shuffle written "
+              f"{r['shuffle_write_mib']:.0f} MiB, peak RSS JVM {rss['jvm']:.0f} MiB / Python driver "
+              f"{rss['python_driver']:.0f} MiB, removed {r['removed']} of generated {r['generated']}, "
+              f"{r['components_rounds']} component rounds")  # fmt: skip
+    (work / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
