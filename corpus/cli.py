@@ -1,8 +1,9 @@
 """The `corpus` command.
 
-    corpus run CONF.yaml [key=value ...]        run a recipe (extract -> stats -> report)
+    corpus run CONF.yaml [key=value ...]        run a recipe (extract -> stats -> dedup -> tokenize -> report)
     corpus extract [CONF.yaml] [key=value ...]  the extraction stage alone (and its stats)
     corpus dedup [CONF.yaml] [key=value ...]    dedup (and PII masking) of filtered/ or of any Parquet
+    corpus tokenize [CONF.yaml] [key=value ...] token ids of deduped/ (or any Parquet) in Parquet shards
     corpus stats OUT | report OUT | verify OUT | inspect OUT | config [CONF.yaml] [key=value ...]
 
 Settings are `key=value` pairs over the YAML file (dotted keys, YAML values): `input=` (files, folders, globs or
@@ -124,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_args(p, required=False)
     p.set_defaults(func=lambda a: cmd_run(a, ["dedup", "report"]))
+
+    p = sub.add_parser(
+        "tokenize",
+        help="token ids in Parquet: OUT/deduped/ (or filtered/, or any Parquet with id and text: input=) -> tokenized/",
+    )
+    _config_args(p, required=False)
+    p.set_defaults(func=lambda a: cmd_run(a, ["tokenize", "report"]))
 
     p = sub.add_parser("stats", help="recompute stats/ and report.html of an output folder")
     p.add_argument("output", metavar="OUT")

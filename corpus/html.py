@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 from corpus.limits import cpu_budget
@@ -32,9 +33,24 @@ class HtmlExtractor:
         include_tables: bool = True,
         deduplicate: bool = True,
         cpu_time_limit: float | None = 30.0,
+        fast_xpath: bool = True,
     ) -> None:
+        """`fast_xpath` applies corpus.trafilatura_speedups (same output, about half the CPU) when the installed
+        trafilatura is the version it was verified on; otherwise trafilatura runs as it is."""
         import trafilatura
         from trafilatura.deduplication import LRU_TEST
+
+        if fast_xpath:
+            from corpus import trafilatura_speedups
+
+            if trafilatura.__version__ == trafilatura_speedups.VERIFIED_VERSION:
+                trafilatura_speedups.install()
+            else:
+                print(
+                    f"corpus: trafilatura {trafilatura.__version__} is not the version the XPath speedups were "
+                    f"verified on ({trafilatura_speedups.VERIFIED_VERSION}); extracting without them",
+                    file=sys.stderr,
+                )
 
         self._extract = trafilatura.extract
         self._dedup_cache = LRU_TEST

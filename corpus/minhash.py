@@ -35,7 +35,6 @@ _SHIFT = np.uint64(61)
 _NUMBERS = regex.compile(r"\p{Nd}+([.,،٫⎖⎗⎘]{1}\p{Nd}+)?", regex.VERSION0)
 _ASCII_NUMBERS = re.compile(r"[0-9]+([.,][0-9]+)?")
 _WHITESPACE = re.compile(r"\s+")
-_HAS_DIGIT = re.compile(r"[0-9]")
 _PUNCTUATION_TO_SPACE = str.maketrans(PUNCTUATION, " " * len(PUNCTUATION))
 _PUNCTUATION_DELETE = str.maketrans("", "", PUNCTUATION)
 #: Every nonspacing mark (category Mn), mapped to nothing: NFD + this table strips diacritics in C.
@@ -44,7 +43,7 @@ _DIGITS = re.compile(r"\d+")
 
 
 def _ascii_chunks(text: str) -> list[str]:
-    if _HAS_DIGIT.search(text):
+    if any(digit in text for digit in "0123456789"):  # ten C substring scans beat one regex scan
         text = _ASCII_NUMBERS.sub("0", text)
     return text.translate(_PUNCTUATION_TO_SPACE).split()
 
@@ -168,17 +167,23 @@ class MinHasher:
     def words(self, text: str) -> list[str]:
         return self.splitter.words(self.normalize(text))
 
-    def shingles(self, text: str) -> np.ndarray:
+    def chunks(self, text: str) -> list[str]:
+        """The normalized text's whitespace chunks (words before spaCy's splitting rules)."""
+        return self.normalize(text).split() if self._chunk_hashes is None else simplified_chunks(text)
+
+    def shingles(self, text: str, chunks: list[str] | None = None) -> np.ndarray:
         """The hashes of the word n-grams of the normalized text, as a (N, 1) uint64 column (N may be 0)."""
         n = self.params.n_grams
+        if chunks is None:
+            chunks = self.chunks(text)
         if self.params.shingle_hash == "words":
             # Each distinct word is hashed once (memoized); an n-gram's hash is a polynomial in its words'
             # hashes, then mixed, all in numpy. Equal n-grams get equal hashes.
             if self._chunk_hashes is not None:
-                packed = b"".join(map(self._chunk_hashes.__getitem__, simplified_chunks(text)))
+                packed = b"".join(map(self._chunk_hashes.__getitem__, chunks))
                 h = np.frombuffer(packed, dtype=np.uint64)
             else:
-                h = np.fromiter(map(self._word_hash.__getitem__, self.words(text)), dtype=np.uint64)
+                h = np.fromiter(map(self._word_hash.__getitem__, self.splitter.words(" ".join(chunks))), np.uint64)
             m = len(h) - n + 1
             if m <= 0:
                 return np.empty((0, 1), dtype=np.uint64)
@@ -194,7 +199,7 @@ class MinHasher:
                 acc ^= acc >> _S31
             return acc.reshape(-1, 1)
         # datatrove's way: hash the string " ".join(words[i:i+n]) of every n-gram.
-        words = self.words(text)
+        words = self.splitter.words(" ".join(chunks))
         m = len(words) - n + 1
         if m <= 0:
             return np.empty((0, 1), dtype=np.uint64)
@@ -205,30 +210,69 @@ class MinHasher:
         grams = {joined[starts[i] : starts[i + n] - 1] for i in range(m)}
         return np.fromiter(map(self.hash, grams), dtype=np.uint64, count=len(grams)).reshape(-1, 1)
 
-    def signature(self, text: str) -> np.ndarray | None:
+    def signature(self, text: str, chunks: list[str] | None = None) -> np.ndarray | None:
         """The num_hashes minima, or None for a text with fewer than n_grams words (never deduplicated,
         as in datatrove)."""
-        shingles = self.shingles(text)
-        if shingles.size == 0:
-            return None
+        shingles = self.shingles(text, chunks)
+        return None if shingles.size == 0 else self.signatures([shingles.ravel()])[0]
+
+    def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
+        """Signatures of several documents at once, shape (documents, num_hashes): all their shingle hashes go
+        through the hash functions in one numpy pass, and `minimum.reduceat` takes each document's minima
+        (cheaper than one small pass per document). Every set must be non-empty."""
+        lengths = [len(s) for s in shingle_sets]
+        offsets = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        h = np.concatenate(shingle_sets).reshape(1, -1)
         if self.params.permutation == "mersenne":
             with np.errstate(over="ignore"):
-                x = shingles * self.a + self.b  # wraps modulo 2**64 before the modulo, as datatrove's does
+                x = self.a.T * h  # wraps modulo 2**64 before the modulo, as datatrove's does
+                x += self.b.T
             x = (x & MERSENNE) + (x >> _SHIFT)  # x mod (2**61 - 1) without a division
             x -= MERSENNE * (x >= MERSENNE)
-            sig = x.min(axis=0)
-            return sig & np.uint64(0xFFFFFFFF) if self.params.precision == 32 else sig
+            sigs = np.minimum.reduceat(x, offsets, axis=1).T
+            return sigs & np.uint64(0xFFFFFFFF) if self.params.precision == 32 else sigs
         with np.errstate(over="ignore"):
-            x = shingles * self.a_odd  # a bijection of uint64 (a is odd); its high bits are well mixed
-            x += self.b
-        sig = x.min(axis=0)
-        return sig >> _S32 if self.params.precision == 32 else sig
+            x = self.a_odd.T * h  # a bijection of uint64 (a is odd); its high bits are well mixed
+            x += self.b.T
+        sigs = np.minimum.reduceat(x, offsets, axis=1).T
+        return sigs >> _S32 if self.params.precision == 32 else sigs
 
     def band_keys(self, signature: np.ndarray) -> list[bytes]:
         """One 16-byte key per band: a 128-bit hash of the band's values (equal bands, equal keys; unequal
         bands collide with probability 2**-128)."""
         bands = signature.reshape(self.params.num_buckets, self.params.hashes_per_bucket)
         return [xxhash.xxh3_128_digest(band.tobytes()) for band in bands]
+
+    def keys(self, texts: list[str], max_shingles: int = 4096) -> list[tuple[bytes, list[bytes] | None]]:
+        """What the dedup stage needs of each document, normalizing it once: a 128-bit hash of its normalized
+        words (equal for exact duplicates up to case, punctuation, digits, diacritics and spacing) and its band
+        keys (None when it has fewer than n_grams words). Signatures are computed in groups of documents of
+        about `max_shingles` shingles: big enough to amortize numpy's per-call cost, small enough that the
+        (hashes x shingles) matrix stays in cache (measured: 4096 is about 30 % faster than 65536)."""
+        out: list[tuple[bytes, list[bytes] | None]] = []
+        group: list[tuple[int, np.ndarray]] = []
+        pending = 0
+
+        def flush() -> None:
+            nonlocal pending
+            if group:
+                for (index, _), signature in zip(group, self.signatures([s for _, s in group])):
+                    out[index] = (out[index][0], self.band_keys(signature))
+                group.clear()
+                pending = 0
+
+        for text in texts:
+            chunks = self.chunks(text)
+            out.append((xxhash.xxh3_128_digest(" ".join(chunks).encode("utf-8", "surrogatepass")), None))
+            shingles = self.shingles(text, chunks).ravel()
+            if shingles.size:
+                group.append((len(out) - 1, shingles))
+                pending += shingles.size
+                if pending >= max_shingles:
+                    flush()
+        flush()
+        return out
 
 
 @cache

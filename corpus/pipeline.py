@@ -100,6 +100,7 @@ class HtmlPipeline:
             include_tables=ex.include_tables,
             deduplicate=ex.deduplicate,
             cpu_time_limit=ex.cpu_time_limit,
+            fast_xpath=ex.fast_xpath,
         )
         self._warned: set[str] = set()
 

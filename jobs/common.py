@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 
 from corpus import storage
 
@@ -63,3 +64,26 @@ def write_sharded(
         written.append(dst)
     storage.remove(staging)
     return sorted(written)
+
+
+def running_total(df: DataFrame, order: list[Column], value: Column | None = None, name: str = "_before") -> DataFrame:
+    """Add column `name`: the sum of `value` over all rows before this one in the total order `order` (with
+    value 1, a dense rank from 0). Computed as zipWithIndex does, without leaving the JVM: range-partition by
+    the order, total each partition (one small row per partition to the driver), then offsets plus running
+    sums within partitions. `order` must be a total order (end it with unique columns)."""
+    value = F.lit(1).cast("long") if value is None else value.cast("long")
+    ordered = df.withColumn("_value", value).repartitionByRange(*order).withColumn("_pid", F.spark_partition_id())
+    ordered = ordered.localCheckpoint()  # partition ids must not change between the two passes below
+    totals = sorted(ordered.groupBy("_pid").agg(F.sum("_value")).collect())
+    offsets, running = [], 0
+    for pid, total in totals:
+        offsets.append((pid, running))
+        running += total or 0
+    offsets_df = F.broadcast(df.sparkSession.createDataFrame(offsets, "_pid int, _offset long"))
+    within = Window.partitionBy("_pid").orderBy(*order).rowsBetween(Window.unboundedPreceding, -1)
+    return (
+        ordered.withColumn("_within", F.coalesce(F.sum("_value").over(within), F.lit(0).cast("long")))
+        .join(offsets_df, "_pid")
+        .withColumn(name, F.col("_offset") + F.col("_within"))
+        .drop("_pid", "_value", "_within", "_offset")
+    )

@@ -25,13 +25,13 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from corpus import manifest, storage
 from corpus.config import Config, config_from_dict, minhash_params
-from corpus.jobs.common import describe_outputs, write_sharded
+from corpus.jobs.common import describe_outputs, running_total, write_sharded
 from corpus.jobs.components import connected_components
 
 INDEX_NODE = -1  # the one node that stands for every earlier run's index: its component is removed
@@ -51,19 +51,15 @@ def keys_function(config_dict: dict) -> Callable[[Iterator[pa.RecordBatch]], Ite
     than an n-gram, as datatrove leaves such documents alone)."""
 
     def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import xxhash
-
         from corpus.minhash import minhasher
 
         config = config_from_dict(config_dict)
         hasher = minhasher(minhash_params(config), config.compat)
         for batch in batches:
-            exact, bands = [], []
-            for text in batch.column("text").to_pylist():
-                text = text or ""
-                exact.append(xxhash.xxh3_128_digest(hasher.normalize(text).encode("utf-8", "surrogatepass")))
-                signature = hasher.signature(text)
-                bands.append(None if signature is None else hasher.band_keys(signature))
+            texts = [t or "" for t in batch.column("text").to_pylist()]
+            keys = hasher.keys(texts)
+            exact = [k[0] for k in keys]
+            bands = [k[1] for k in keys]
             yield pa.RecordBatch.from_arrays(
                 [batch.column("_shard"), batch.column("_row"), pa.array(exact, pa.binary()),
                  pa.array(bands, pa.list_(pa.binary()))],
@@ -108,24 +104,6 @@ def pii_function(config_dict: dict) -> Callable[[Iterator[pa.RecordBatch]], Iter
     return mask
 
 
-def _ranked(keys: DataFrame, order: list) -> DataFrame:
-    """Add `_rank`: the position of each row in the total order `order` (dense, from 0), computed as
-    zipWithIndex does, without leaving the JVM: range-partition, number rows within partitions, add offsets."""
-    ordered = keys.repartitionByRange(*order).withColumn("_pid", F.spark_partition_id()).localCheckpoint()
-    counts = sorted(ordered.groupBy("_pid").count().collect())  # one row per partition
-    offsets, total = [], 0
-    for pid, count in counts:
-        offsets.append((pid, total))
-        total += count
-    offsets_df = F.broadcast(ordered.sparkSession.createDataFrame(offsets, "_pid int, _offset long"))
-    numbered = ordered.withColumn("_pos", F.row_number().over(Window.partitionBy("_pid").orderBy(*order)) - 1)
-    return (
-        numbered.join(offsets_df, "_pid")
-        .withColumn("_rank", F.col("_offset") + F.col("_pos"))
-        .drop("_pid", "_pos", "_offset")
-    )
-
-
 def survivor_order(columns: list[str]) -> list:
     order = []
     if "fetch_time" in columns:
@@ -167,7 +145,7 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
     meta = base.select("_shard", "_row", "id", scope.alias("_scope"), *order_columns)
     keys = spark.read.parquet(keys_path).join(meta, ["_shard", "_row"])
     # 2. ranks
-    ranked = _ranked(keys, survivor_order(columns)).checkpoint()
+    ranked = running_total(keys, survivor_order(columns), name="_rank").checkpoint()
     docs = ranked.select("_rank", "_scope", "_exact", "_bands")
 
     # 3. exact duplicates: the lowest rank of each (scope, normalized text) survives

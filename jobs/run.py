@@ -36,6 +36,7 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
     from corpus.jobs.dedup import run_dedup
     from corpus.jobs.extract import run_extract
     from corpus.jobs.stats import run_stats
+    from corpus.jobs.tokenize import run_tokenize
     from corpus.report import write_report
 
     output = storage.absolute(config.output)
@@ -46,7 +47,7 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
         if config.input:
             log(f"input= is ignored: {output} has extracted documents (filtered/), which are the input")
         run = existing
-    elif config.input:
+    elif config.input:  # a later stage alone, over the user's own Parquet
         run = manifest.start(output, config, expand_parquet(config.input))
     elif existing is not None:
         run = existing
@@ -64,23 +65,38 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
             log("stats: counting the written shards")
             run_stats(spark, output, run)
         elif stage == "dedup":
-            extracted = run["stages"].get("extract", {}).get("outputs", {}).get("filtered")
-            if extracted is not None:
-                inputs = [storage.join(output, shard["path"]) for shard in extracted]
-            elif config.input:
-                inputs = expand_parquet(config.input)
-            else:
-                raise ConfigError("dedup: no input; give input=PARQUET or run extract into this output first")
+            inputs = stage_inputs(run, output, config, "extract", "filtered", "dedup")
             if not inputs:
                 log("dedup: nothing to deduplicate (no kept documents)")
                 continue
             log(f"dedup: {len(inputs)} shard(s), scope {config.dedup.scope}")
             run_dedup(spark, config, inputs, output, run)
+        elif stage == "tokenize":
+            inputs = stage_inputs(run, output, config, "dedup", "deduped", "tokenize")
+            if not inputs:
+                inputs = stage_inputs(run, output, config, "extract", "filtered", "tokenize")
+            if not inputs:
+                log("tokenize: nothing to tokenize (no documents)")
+                continue
+            log(f"tokenize: {len(inputs)} shard(s) with {config.tokenize.tokenizer}")
+            run_tokenize(spark, config, inputs, output, run)
         elif stage == "report":
             path = write_report(output)
             log(f"report: {path}")
     log(f"done: {output} (manifest.json lists every shard; `corpus verify {output}` re-checks them)")
     return run
+
+
+def stage_inputs(run: dict, output: str, config: Config, previous: str, folder: str, stage: str) -> list[str]:
+    """The shards a stage reads: what `previous` wrote to `folder` in this output, else `input=` Parquet."""
+    written = run["stages"].get(previous, {}).get("outputs", {}).get(folder)
+    if written is not None:
+        return [storage.join(output, shard["path"]) for shard in written]
+    if config.input and not run["stages"].get("extract"):
+        return expand_parquet(config.input)
+    if previous == "dedup":
+        return []  # tokenize falls back to filtered/
+    raise ConfigError(f"{stage}: no input; give input=PARQUET or run the earlier stages into this output first")
 
 
 def submit_main(argv: list[str] | None, stages: list[str], description: str | None) -> int:
