@@ -165,8 +165,25 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+class _CommandLine(str):
+    """A `key=value` value as typed: read as YAML, except where the key wants a string (so `eos=[SEP]` is the
+    string "[SEP]", not a list)."""
+
+
+def _wants_string(tp: Any) -> bool:
+    return tp is str or (typing.get_origin(tp) in (typing.Union, types.UnionType) and str in typing.get_args(tp))
+
+
 def _check_value(key: str, value: Any, tp: Any) -> Any:
     """Check (and gently coerce) `value` against a type annotation; raise ConfigError naming `key`."""
+    if isinstance(value, _CommandLine):
+        raw = str(value)
+        if _wants_string(tp) and raw.strip() not in ("", "null", "~"):
+            return raw
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -273,10 +290,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"expected key=value, got {assignment!r}")
     key, raw = assignment.split("=", 1)
     key = key.strip()
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+    value = _CommandLine(raw)
     if key.startswith("spark.") and key not in ("spark.master", "spark.app_name"):
         data.setdefault("spark", {}).setdefault("conf", {})[key] = raw
         return

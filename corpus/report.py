@@ -103,7 +103,31 @@ def _dedup_section(parts: list[str], dedup: dict[str, Any]) -> None:
         parts.append(_table(["cluster size", "kept documents"], [[k, _n(v)] for k, v in sizes.items()], {0, 1}))
 
 
-def render(stats: dict[str, Any] | None, run: dict[str, Any], dedup: dict[str, Any] | None = None) -> str:
+def _tokenize_section(parts: list[str], tokens: dict[str, Any]) -> None:
+    e = html.escape
+    parts.append("<h2>Tokenization</h2>")
+    mean = tokens["tokens"] / max(tokens["documents"], 1)
+    rows = [
+        [
+            "tokenizer",
+            f"<code>{e(tokens['tokenizer'])}</code> (vocabulary {_n(tokens['vocab_size'])}, EOS {tokens['eos_id']})",
+        ],
+        ["documents", _n(tokens["documents"])],
+        ["tokens", f"{_n(tokens['tokens'])} ({mean:,.0f} per document)"],
+        ["shards", f"{tokens['shards']}" + (f", shuffled with seed {tokens['seed']}" if tokens["shuffled"] else "")],
+    ]
+    parts.append(_table(["", ""], rows))
+    by_language = tokens.get("tokens_by_language", {})
+    if by_language:
+        parts.append(_table(["language", "tokens"], [[e(k), _n(v)] for k, v in by_language.items()], {1}))
+
+
+def render(
+    stats: dict[str, Any] | None,
+    run: dict[str, Any],
+    dedup: dict[str, Any] | None = None,
+    tokens: dict[str, Any] | None = None,
+) -> str:
     e = html.escape
     parts = [f"<!doctype html><meta charset=utf-8><title>corpus report</title><style>{_STYLE}</style>"]
     parts.append("<h1>Corpus run report</h1>")
@@ -119,6 +143,8 @@ def render(stats: dict[str, Any] | None, run: dict[str, Any], dedup: dict[str, A
         _extract_section(parts, stats)
     if dedup is not None:
         _dedup_section(parts, dedup)
+    if tokens is not None:
+        _tokenize_section(parts, tokens)
 
     parts.append("<h2>Stages</h2>")
     rows = []
@@ -143,9 +169,9 @@ def write_report(output: str) -> str:
         url = storage.join(output, "stats", name)
         return json.loads(storage.read_text(url)) if storage.exists(url) else None
 
-    stats, dedup = load("stats.json"), load("dedup.json")
-    if stats is None and dedup is None:
+    stats, dedup, tokens = load("stats.json"), load("dedup.json"), load("tokenize.json")
+    if stats is None and dedup is None and tokens is None:
         raise FileNotFoundError(f"{output}/stats/ has no statistics: run the stats stage first (corpus stats {output})")
     path = storage.join(output, "report.html")
-    storage.write_text(path, render(stats, run, dedup))
+    storage.write_text(path, render(stats, run, dedup, tokens))
     return path

@@ -121,6 +121,10 @@ class HFTokenizer:
                     f"fetching it from the Hugging Face Hub failed ({type(exc).__name__}: {exc}). Hub names need "
                     "network access; offline, download the tokenizer.json elsewhere and pass hf:/path/to/tokenizer.json"
                 ) from exc
+        # A tokenizer.json made for a model may truncate or pad to its context length; documents must keep
+        # every token, and nothing else.
+        backend.no_truncation()
+        backend.no_padding()
         candidates = (eos,) if eos else HF_EOS_CANDIDATES
         for token in candidates:
             token_id = backend.token_to_id(token) if token else None
@@ -132,7 +136,9 @@ class HFTokenizer:
         )
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+        # encode_batch_fast skips the character offsets, which nothing here needs (5-10 % faster).
+        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        return [e.ids for e in encode(texts, add_special_tokens=False)]
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
