@@ -58,6 +58,9 @@ class ExtractSettings:
     cpu_time_limit: float = 30.0
     #: Evaluate trafilatura's pruning XPaths with corpus.trafilatura_speedups: same output, half the CPU.
     fast_xpath: bool = True
+    #: Input files per Spark job. Each job's shards are published when it ends, so an interrupted run resumes
+    #: after the last finished job; smaller is finer-grained, larger has less per-job overhead.
+    files_per_job: int = 64
 
 
 @dataclass

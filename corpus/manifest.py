@@ -4,6 +4,7 @@ never passes for complete; `verify` re-checks every listed shard."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import uuid
@@ -43,10 +44,11 @@ def load(output: str) -> dict[str, Any] | None:
 
 
 def start(output: str, config: Config, inputs: list[str]) -> dict[str, Any]:
-    """The manifest for a run into `output`: the existing one if it is for the same config and inputs (so a
-    rerun keeps the stages it completed), else a new one."""
+    """The manifest for a run into `output`: the existing one if it has the same inputs (its stages are then
+    kept or redone according to their fingerprints), else a new one."""
     existing = load(output)
-    if existing and existing.get("config_sha256") == config.sha256() and existing.get("inputs") == inputs:
+    if existing and existing.get("inputs") == inputs:
+        existing.update({"config": config.to_dict(), "config_sha256": config.sha256(), "versions": package_versions()})
         return existing
     return {
         "run_id": uuid.uuid4().hex,
@@ -57,6 +59,46 @@ def start(output: str, config: Config, inputs: list[str]) -> dict[str, Any]:
         "inputs": inputs,
         "stages": {},
     }
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stage's fingerprint: the hash of everything its output depends on (its settings and its inputs)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def stage_is_current(manifest: dict[str, Any], output: str, stage: str, stage_fingerprint: str) -> bool:
+    """The stage finished with this fingerprint and its files are still there (same sizes): rerunning it would
+    write the same output, so it can be skipped."""
+    info = manifest.get("stages", {}).get(stage)
+    if not info or info.get("fingerprint") != stage_fingerprint:
+        return False
+    root = storage.absolute(output)
+    for shards in info.get("outputs", {}).values():
+        for shard in shards:
+            url = storage.join(root, shard["path"])
+            if not storage.exists(url) or storage.size(url) != shard["bytes"]:
+                return False
+    return True
+
+
+def write(manifest: dict[str, Any], output: str) -> None:
+    manifest["updated"] = now()
+    public = {k: v for k, v in manifest.items() if not k.startswith("_")}
+    storage.write_text(storage.join(output, MANIFEST), json.dumps(public, indent=2, sort_keys=False) + "\n")
+
+
+def drop_stages(manifest: dict[str, Any], output: str, stages: list[str]) -> None:
+    """Forget stages about to be redone (and those downstream of them) and delete the files they listed,
+    before anything changes, so an interrupted run never leaves a manifest that vouches for partial or stale
+    output."""
+    dropped = {s: manifest["stages"].pop(s) for s in stages if s in manifest.get("stages", {})}
+    if dropped and load(output) is not None:
+        write(manifest, output)
+    root = storage.absolute(output)
+    for info in dropped.values():
+        for shards in info.get("outputs", {}).values():
+            for shard in shards:
+                storage.remove(storage.join(root, shard["path"]))
 
 
 def record_stage(
@@ -70,14 +112,13 @@ def record_stage(
     """Add a finished stage and write the manifest (atomically) to `output`."""
     manifest["stages"][stage] = {
         "config_sha256": manifest.get("_current_config_sha256", manifest.get("config_sha256")),
+        "fingerprint": manifest.get("_fingerprints", {}).get(stage),
         "started": started,
         "finished": now(),
         "outputs": {name: [s.to_dict() for s in shards] for name, shards in outputs.items()},
         **extra,
     }
-    manifest["updated"] = now()
-    public = {k: v for k, v in manifest.items() if not k.startswith("_")}
-    storage.write_text(storage.join(output, MANIFEST), json.dumps(public, indent=2, sort_keys=False) + "\n")
+    write(manifest, output)
 
 
 def verify(output: str) -> list[str]:

@@ -48,6 +48,11 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
+def size(url: str) -> int:
+    fs, path = filesystem(url)
+    return int(fs.size(path))
+
+
 def list_files(url: str, suffix: str = "") -> list[str]:
     """Files directly under folder `url` (sorted), or [] if it does not exist."""
     fs, path = filesystem(url)

@@ -20,6 +20,11 @@ all in Spark, nothing proportional to the data on the driver).
 
 from __future__ import annotations
 
+# isort: off
+import corpus.jobs.script  # noqa: F401  (first: fixes sys.path when run as a script)
+
+# isort: on
+
 import json
 import sys
 from collections.abc import Callable, Iterator

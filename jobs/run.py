@@ -25,12 +25,30 @@ def resolve_inputs(config: Config) -> list[str]:
     return inputs[: config.limit] if config.limit else inputs
 
 
+#: What each stage's output depends on, besides its inputs.
+STAGE_SETTINGS = {
+    "extract": lambda c: (c.recipe, c.compat, c.crawl, c.reader, c.extract.__dict__ | {"files_per_job": None},
+                          c.filters, c.output_options.compression),
+    "stats": lambda c: (),
+    "dedup": lambda c: (c.compat, c.dedup),
+    "tokenize": lambda c: (c.tokenize,),
+}  # fmt: skip
+DOWNSTREAM = {"extract": ("stats", "dedup", "tokenize"), "stats": (), "dedup": ("tokenize",), "tokenize": ()}
+
+
+def _describe_inputs(files: list[str]) -> list[tuple[str, int]]:
+    return [(f, storage.size(f)) for f in files]
+
+
 def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
     """Run `config.stages` into `config.output`; return the manifest.
 
-    A run that includes `extract` starts a manifest (or continues the one of an identical earlier run);
-    later stages run alone (`corpus dedup output=OUT`) add themselves to the existing manifest. `dedup` reads
-    this output's filtered/ when it has one, else `input=` (any Parquet with `id` and `text`)."""
+    Each stage has a fingerprint (its settings and its inputs); a stage whose fingerprint matches what the
+    manifest recorded, with its files in place, is skipped, so rerunning a finished recipe is a no-op and a
+    changed setting redoes only what depends on it. Before a stage runs, it and everything downstream of it
+    leave the manifest (and their files are deleted), so an interrupted run never passes `corpus verify`.
+    `dedup` reads this output's filtered/ when it has one, else `input=` (any Parquet with `id` and `text`);
+    `tokenize` reads deduped/, else filtered/, else `input=`."""
     if not config.output:
         raise ConfigError("output: no output folder given; pass output=PATH")
     from corpus.jobs.dedup import run_dedup
@@ -57,32 +75,39 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
     spark = spark or spark_session(config)
     if ui_url(spark):
         log(f"Spark UI: {ui_url(spark)}")
+    runners = {"extract": run_extract, "stats": run_stats, "dedup": run_dedup, "tokenize": run_tokenize}
     for stage in config.stages:
+        if stage == "report":
+            log(f"report: {write_report(output)}")
+            continue
         if stage == "extract":
-            log(f"extract: {len(run['inputs'])} input file(s) -> {output}")
-            run_extract(spark, config, run["inputs"], output, run)
+            inputs = run["inputs"]
+        elif stage == "stats":
+            inputs = stage_inputs(run, output, config, "extract", "filtered", "stats")
+        elif stage == "dedup":
+            inputs = stage_inputs(run, output, config, "extract", "filtered", "dedup")
+        else:
+            inputs = stage_inputs(run, output, config, "dedup", "deduped", "tokenize") or stage_inputs(
+                run, output, config, "extract", "filtered", "tokenize"
+            )
+        fingerprint = manifest.fingerprint(stage, STAGE_SETTINGS[stage](config), _describe_inputs(inputs))
+        run.setdefault("_fingerprints", {})[stage] = fingerprint
+        if manifest.stage_is_current(run, output, stage, fingerprint):
+            log(f"{stage}: up to date (same settings and inputs), skipped")
+            continue
+        manifest.drop_stages(run, output, [stage, *DOWNSTREAM[stage]])
+        if stage == "extract":
+            log(f"extract: {len(inputs)} input file(s) -> {output}")
+            run_extract(spark, config, inputs, output, run)
         elif stage == "stats":
             log("stats: counting the written shards")
             run_stats(spark, output, run)
-        elif stage == "dedup":
-            inputs = stage_inputs(run, output, config, "extract", "filtered", "dedup")
-            if not inputs:
-                log("dedup: nothing to deduplicate (no kept documents)")
-                continue
-            log(f"dedup: {len(inputs)} shard(s), scope {config.dedup.scope}")
-            run_dedup(spark, config, inputs, output, run)
-        elif stage == "tokenize":
-            inputs = stage_inputs(run, output, config, "dedup", "deduped", "tokenize")
-            if not inputs:
-                inputs = stage_inputs(run, output, config, "extract", "filtered", "tokenize")
-            if not inputs:
-                log("tokenize: nothing to tokenize (no documents)")
-                continue
-            log(f"tokenize: {len(inputs)} shard(s) with {config.tokenize.tokenizer}")
-            run_tokenize(spark, config, inputs, output, run)
-        elif stage == "report":
-            path = write_report(output)
-            log(f"report: {path}")
+        elif not inputs:
+            log(f"{stage}: nothing to do (no documents)")
+        else:
+            detail = f"scope {config.dedup.scope}" if stage == "dedup" else f"with {config.tokenize.tokenizer}"
+            log(f"{stage}: {len(inputs)} shard(s), {detail}")
+            runners[stage](spark, config, inputs, output, run)
     log(f"done: {output} (manifest.json lists every shard; `corpus verify {output}` re-checks them)")
     return run
 
@@ -92,10 +117,10 @@ def stage_inputs(run: dict, output: str, config: Config, previous: str, folder: 
     written = run["stages"].get(previous, {}).get("outputs", {}).get(folder)
     if written is not None:
         return [storage.join(output, shard["path"]) for shard in written]
-    if config.input and not run["stages"].get("extract"):
+    if config.input and "extract" not in run["stages"] and "extract" not in config.stages:
         return expand_parquet(config.input)
-    if previous == "dedup":
-        return []  # tokenize falls back to filtered/
+    if previous == "dedup" or stage == "stats":
+        return []  # tokenize falls back to filtered/; stats has nothing to count
     raise ConfigError(f"{stage}: no input; give input=PARQUET or run the earlier stages into this output first")
 
 

@@ -5,6 +5,11 @@ spark-submit jobs/stats.py --config CONF output=OUT
 
 from __future__ import annotations
 
+# isort: off
+import corpus.jobs.script  # noqa: F401  (first: fixes sys.path when run as a script)
+
+# isort: on
+
 import json
 import sys
 

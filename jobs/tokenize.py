@@ -21,6 +21,11 @@
 
 from __future__ import annotations
 
+# isort: off
+import corpus.jobs.script  # noqa: F401  (first: fixes sys.path when run as a script)
+
+# isort: on
+
 import json
 import sys
 from collections.abc import Callable, Iterator
