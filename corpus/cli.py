@@ -6,8 +6,9 @@
     corpus tokenize [CONF.yaml] [key=value ...] token ids of deduped/ (or any Parquet) in Parquet shards
     corpus stats OUT | report OUT | verify OUT | inspect OUT | config [CONF.yaml] [key=value ...]
 
-Settings are `key=value` pairs over the YAML file (dotted keys, YAML values): `input=` (files, folders, globs or
-URLs, comma-separated), `output=`, `spark.master=local[4]`, any Spark property as `spark.<property>=value`,
+Settings are `key=value` pairs over the YAML file (dotted keys, YAML values): `input=` (files, folders, globs,
+s3:// or https:// URLs, comma-separated, or a Common Crawl id such as CC-MAIN-2024-10 with `limit=N`), `output=`
+(a folder or an object-store URL), `spark.master=local[4]`, any Spark property as `spark.<property>=value`,
 `filters.<name>.<parameter>=value`. `corpus config` prints the resolved configuration.
 """
 
@@ -60,9 +61,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_storage(settings: list[str]) -> None:
+    """Apply `storage.*` settings (endpoint, credentials) for commands that only read an output folder."""
+    from corpus import remote
+
+    remote.use(load_config(None, settings).storage)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from corpus.report import write_report
 
+    _use_storage(args.settings)
     print(write_report(args.output))
     return 0
 
@@ -70,6 +79,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from corpus.manifest import verify
 
+    _use_storage(args.settings)
     problems = verify(args.output)
     for problem in problems:
         print(f"FAIL {problem}")
@@ -84,8 +94,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     from corpus import storage
 
+    _use_storage(args.settings)
     path = storage.join(storage.absolute(args.output), args.folder)
-    table = ds.dataset(path, format="parquet").to_table(
+    fs, fs_path = storage.filesystem(path)
+    table = ds.dataset(fs_path, format="parquet", filesystem=fs).to_table(
         filter=(ds.field("reason") == args.reason) if args.reason else None
     )
     print(f"{path}: {table.num_rows} rows")
@@ -102,6 +114,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     path, settings = _split_config(args)
     print(json.dumps(load_config(path, settings).to_dict(), indent=2))
     return 0
+
+
+_STORAGE_HELP = "storage settings for a remote OUT, e.g. storage.options.s3.endpoint_url=http://127.0.0.1:9000"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,14 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="re-render report.html from stats/stats.json")
     p.add_argument("output", metavar="OUT")
+    p.add_argument("settings", nargs="*", metavar="key=value", help=_STORAGE_HELP)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("verify", help="re-check every shard of OUT against manifest.json (exit 1 on a problem)")
     p.add_argument("output", metavar="OUT")
+    p.add_argument("settings", nargs="*", metavar="key=value", help=_STORAGE_HELP)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("inspect", help="print documents of an output folder")
     p.add_argument("output", metavar="OUT")
+    p.add_argument("settings", nargs="*", metavar="key=value", help=_STORAGE_HELP)
     p.add_argument("--folder", default="removed", help="filtered, removed or skipped (default: removed)")
     p.add_argument("--reason", help="only rows with this reason, e.g. gopher_below_alpha_threshold")
     p.add_argument("-n", type=int, default=5, help="rows to print (default 5)")

@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ COMPAT_MODES = ("datatrove", "fineweb-2024")
 RECIPES = ("fineweb",)
 STAGES = ("extract", "stats", "dedup", "tokenize", "report")
 DEDUP_SCOPES = ("crawl", "all")
+COMMONCRAWL_LISTINGS = ("warc", "wet", "wat")
+#: storage.options keys whose values are credentials (redacted in manifest.json)
+SECRET_KEY = re.compile(r"key|secret|token|password|credential|session", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -121,6 +125,31 @@ class TokenizeSettings:
 
 
 @dataclass
+class StorageSettings:
+    """Remote inputs and outputs (s3://, https://, gs://, ... through fsspec)."""
+
+    #: fsspec options per protocol, e.g. {"s3": {"endpoint_url": "http://127.0.0.1:9000", "anon": true}}. They
+    #: travel to the executors inside the tasks. Credentials are best left to the environment or the provider
+    #: chain (AWS_ACCESS_KEY_ID, instance roles); if given here, manifest.json stores them redacted.
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A remote read that fails (connection reset, timeout, 5xx) is retried this many times, reopening the file
+    #: at the byte where it stopped, after retry_backoff seconds, doubling each time.
+    retries: int = 5
+    retry_backoff: float = 1.0
+    #: Bytes fetched per range request when reading remote WARC files.
+    block_size: int = 8 * 1024 * 1024
+    #: Where stages write when this Spark has no Hadoop filesystem for the output's scheme (s3:// with the pip
+    #: pyspark, which has no S3A): a folder the driver and every executor can write (any local path in local
+    #: mode; hdfs://... or a shared mount on a cluster). Each finished stage is copied to the output, with
+    #: manifest.json last. Default: <cache dir>/staging/<hash of the output URL>.
+    staging: str | None = None
+    #: Where a crawl id given as input (CC-MAIN-2024-10) is listed: <commoncrawl_url>crawl-data/<id>/<kind>.paths.gz
+    #: (s3://commoncrawl/ inside AWS), and which listing: warc, wet or wat.
+    commoncrawl_url: str = "https://data.commoncrawl.org/"
+    commoncrawl_listing: str = "warc"
+
+
+@dataclass
 class OutputSettings:
     compression: str = "zstd"
     #: Rows per Arrow batch handed from the Python workers to Spark's writer.
@@ -145,16 +174,26 @@ class Config:
     dedup: DedupSettings = field(default_factory=DedupSettings)
     tokenize: TokenizeSettings = field(default_factory=TokenizeSettings)
     output_options: OutputSettings = field(default_factory=OutputSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
     #: Per filter: constructor parameters (see filters/*.py) plus `enabled`.
-    filters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    filters: dict[str, Any] = field(default_factory=dict)  # checked by _validate_filters, which knows each filter
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def public_dict(self) -> dict[str, Any]:
+        """`to_dict()` with credentials in storage.options replaced by "***" (for manifest.json)."""
+        data = self.to_dict()
+        for options in data["storage"]["options"].values():
+            for key in options:
+                if SECRET_KEY.search(key):
+                    options[key] = "***"
+        return data
+
     def sha256(self) -> str:
-        """The hash of what determines the output: everything but where it runs (`spark`), which stages run
-        and where the output goes."""
-        relevant = {k: v for k, v in self.to_dict().items() if k not in ("spark", "stages", "output")}
+        """The hash of what determines the output: everything but where it runs (`spark`, `storage`), which
+        stages run and where the output goes."""
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ("spark", "stages", "output", "storage")}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
@@ -216,7 +255,7 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
+        return {k: _check_value(f"{key}.{k}", v, args[1] if args else Any) for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -350,6 +389,17 @@ def validate(config: Config) -> Config:
         raise ConfigError("extract.cpu_time_limit: must be >= 0")
     if config.limit < 0:
         raise ConfigError("limit: must be >= 0")
+    st = config.storage
+    if st.retries < 0 or st.retry_backoff < 0 or st.block_size <= 0:
+        raise ConfigError("storage.retries and storage.retry_backoff must be >= 0, storage.block_size positive")
+    if st.commoncrawl_listing not in COMMONCRAWL_LISTINGS:
+        raise ConfigError(
+            f"storage.commoncrawl_listing: expected one of {', '.join(COMMONCRAWL_LISTINGS)}, "
+            f"got {st.commoncrawl_listing!r}"
+        )
+    for protocol, options in st.options.items():
+        if not isinstance(options, dict):
+            raise ConfigError(f"storage.options.{protocol}: expected a mapping of fsspec options, got {options!r}")
     if config.dedup.scope not in DEDUP_SCOPES:
         raise ConfigError(f"dedup.scope: expected one of {', '.join(DEDUP_SCOPES)}, got {config.dedup.scope!r}")
     if config.tokenize.shard_tokens <= 0 or config.tokenize.row_group_tokens <= 0:

@@ -8,6 +8,8 @@ import re
 from typing import BinaryIO
 
 from corpus.assets import is_url
+from corpus.config import StorageSettings
+from corpus.remote import crawl_listing_url, list_crawl, open_remote
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 #: Files picked up when an input is a directory (explicitly named files are read whatever their name).
@@ -47,12 +49,23 @@ def _list_local(spec: str) -> list[str]:
     return [os.path.abspath(p) for p in found]
 
 
-def expand_inputs(specs: list[str]) -> list[str]:
-    """Paths, globs, directories and URLs -> a sorted, de-duplicated list of files (sorted, so that shard
-    numbers are stable across runs)."""
+def expand_inputs(specs: list[str], storage: StorageSettings | None = None) -> list[str]:
+    """Paths, globs, directories, URLs and Common Crawl ids -> a sorted, de-duplicated list of files (sorted, so
+    that shard numbers are stable across runs)."""
+    storage = storage or StorageSettings()
     files: set[str] = set()
     for spec in specs:
-        found = _list_url(spec) if is_url(spec) else _list_local(spec)
+        listing = crawl_listing_url(spec, storage.commoncrawl_url, storage.commoncrawl_listing)
+        if listing is not None:
+            try:
+                found = list_crawl(listing, storage.commoncrawl_url)
+            except (OSError, ValueError) as exc:
+                raise InputError(
+                    f"input {spec!r}: could not read the crawl's listing {listing}: {exc} "
+                    "(storage.commoncrawl_url says where crawls are listed)"
+                ) from None
+        else:
+            found = _list_url(spec) if is_url(spec) else _list_local(spec)
         if not found:
             raise InputError(f"input {spec!r} matches no WARC/ARC file")
         files.update(found)
@@ -95,10 +108,9 @@ def expand_parquet(specs: list[str]) -> list[str]:
 
 
 def open_input(path: str) -> BinaryIO:
+    """A local file, or a remote one read with range requests and retries (corpus.remote)."""
     if is_url(path):
-        import fsspec
-
-        return fsspec.open(path, "rb").open()
+        return open_remote(path)
     return open(path, "rb")
 
 

@@ -48,12 +48,14 @@ def start(output: str, config: Config, inputs: list[str]) -> dict[str, Any]:
     kept or redone according to their fingerprints), else a new one."""
     existing = load(output)
     if existing and existing.get("inputs") == inputs:
-        existing.update({"config": config.to_dict(), "config_sha256": config.sha256(), "versions": package_versions()})
+        existing.update(
+            {"config": config.public_dict(), "config_sha256": config.sha256(), "versions": package_versions()}
+        )
         return existing
     return {
         "run_id": uuid.uuid4().hex,
         "created": now(),
-        "config": config.to_dict(),
+        "config": config.public_dict(),
         "config_sha256": config.sha256(),
         "versions": package_versions(),
         "inputs": inputs,

@@ -138,3 +138,80 @@ def describe_relative(url: str, root: str) -> str:
     """`url` relative to the folder `root` (as manifests record paths)."""
     prefix = root.rstrip("/") + "/"
     return url[len(prefix) :] if url.startswith(prefix) else url
+
+
+def list_tree(url: str) -> dict[str, int]:
+    """Every file under folder `url`: path relative to it -> size in bytes ({} if it does not exist)."""
+    fs, path = filesystem(url)
+    if not fs.exists(path):
+        return {}
+    root = path.rstrip("/") + "/"
+    out: dict[str, int] = {}
+    for name, info in fs.find(path, detail=True).items():
+        if info.get("type", "file") == "file" and name.startswith(root):
+            out[name[len(root) :].replace(os.sep, "/")] = int(info.get("size") or 0)
+    return out
+
+
+MIRROR_STATE = ".mirror.json"
+
+
+def _copy(src_fs: Any, src_path: str, dst_fs: Any, dst_path: str, local_dst: bool) -> None:
+    if local_dst:
+        os.makedirs(os.path.dirname(dst_path), exist_ok=True)
+    with src_fs.open(src_path, "rb") as fin, dst_fs.open(dst_path, "wb") as fout:
+        while chunk := fin.read(1 << 24):
+            fout.write(chunk)
+
+
+def mirror(
+    src: str, dst: str, state: str | None = None, last: str = "manifest.json", skip: tuple[str, ...] = ("_tmp/",)
+) -> dict[str, int]:
+    """Make folder `dst` hold what folder `src` holds (files under `skip` prefixes aside), copying only what
+    changed. `dst`'s `last` file is deleted first and copied last, so a reader of `dst` never takes a
+    half-copied folder for a complete one.
+
+    A file is unchanged when `dst` has it with the same size and `src`'s copy has the size and modification time
+    it had when it was last mirrored to `dst` (remembered in src/.mirror.json, so nothing is re-read to
+    decide; `state` names another place for that file). Returns counts: copied, kept, deleted."""
+    import json
+
+    src_fs, src_root = filesystem(src)
+    dst_fs, dst_root = filesystem(dst)
+    state_url = state or join(src, MIRROR_STATE)
+    try:
+        states = json.loads(read_text(state_url)) if exists(state_url) else {}
+    except ValueError:
+        states = {}
+    before: dict[str, list] = states.get(dst, {})
+    wanted = {
+        rel: size
+        for rel, size in list_tree(src).items()
+        if rel.rsplit("/", 1)[-1] != MIRROR_STATE and not rel.startswith(skip)
+    }
+    present = {rel: size for rel, size in list_tree(dst).items() if rel.rsplit("/", 1)[-1] != MIRROR_STATE}
+    counts = {"copied": 0, "kept": 0, "deleted": 0}
+    if last in present:
+        dst_fs.rm(posixpath.join(dst_root, last))
+        del present[last]
+    after: dict[str, list] = {}
+    for rel in sorted(wanted, key=lambda r: (r == last, r)):  # `last` after everything else
+        if rel == last:
+            for extra in sorted(set(present) - set(wanted)):
+                dst_fs.rm(posixpath.join(dst_root, extra))
+                counts["deleted"] += 1
+        info = src_fs.info(posixpath.join(src_root, rel))
+        stamp = [int(info.get("size") or 0), str(info.get("mtime") or info.get("LastModified") or "")]
+        if rel != last and present.get(rel) == wanted[rel] and before.get(rel) == stamp:
+            counts["kept"] += 1
+        else:
+            _copy(src_fs, posixpath.join(src_root, rel), dst_fs, posixpath.join(dst_root, rel), not is_url(dst))
+            counts["copied"] += 1
+        after[rel] = stamp
+    if last not in wanted:
+        for extra in sorted(set(present) - set(wanted)):
+            dst_fs.rm(posixpath.join(dst_root, extra))
+            counts["deleted"] += 1
+    states[dst] = after
+    write_text(state_url, json.dumps(states))
+    return counts

@@ -251,11 +251,15 @@ def iter_records(path: str) -> Iterator[WarcRecord | ReadError]:
         yield ReadError(path, 0, f"unopenable_file:{type(exc).__name__}", str(exc)[:300])
         return
     with stream:
-        if not stream.read(1):
-            yield ReadError(path, 0, "empty_file", "the file is empty")
+        try:
+            if not stream.read(1):
+                yield ReadError(path, 0, "empty_file", "the file is empty")
+                return
+            size = stream.seek(0, os.SEEK_END)
+            stream.seek(0)
+        except OSError as exc:  # a remote file that kept failing (corpus.remote retried it)
+            yield ReadError(path, 0, f"unreadable_file:{type(exc).__name__}", str(exc)[:300])
             return
-        size = stream.seek(0, os.SEEK_END)
-        stream.seek(0)
         first = _Pass(path, stream, size=size)
         for item in first:
             if isinstance(item, ReadError) and item.kind == "whole_file_gzip":

@@ -44,10 +44,13 @@ def extract_batches(
     """The function Spark runs on each partition: positions in `chunk` in, document batches out."""
 
     def process(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from corpus import remote
         from corpus.document import batched
         from corpus.pipeline import pipeline_for
 
-        pipeline = pipeline_for(config_from_dict(config_dict))
+        config = config_from_dict(config_dict)
+        remote.use(config.storage)  # fsspec options and retries for remote inputs, in this worker process
+        pipeline = pipeline_for(config)
         rows = config_dict["output_options"]["batch_rows"]
         for batch in batches:
             for position in batch.column(0).to_pylist():

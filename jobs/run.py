@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 
 from pyspark.sql import SparkSession
 
-from corpus import manifest, storage
-from corpus.assets import AssetError
+from corpus import manifest, remote, storage
+from corpus.assets import AssetError, cache_dir, is_url
 from corpus.config import Config, ConfigError, load_config
 from corpus.inputs import InputError, expand_inputs, expand_parquet
-from corpus.jobs.session import spark_session, ui_url
+from corpus.jobs.session import hadoop_has_filesystem, spark_session, ui_url
 
 
 def log(message: str) -> None:
@@ -21,7 +22,7 @@ def log(message: str) -> None:
 def resolve_inputs(config: Config) -> list[str]:
     if not config.input:
         raise ConfigError("input: no input given; pass input=PATH (files, folders, globs or URLs; comma-separated)")
-    inputs = expand_inputs(config.input)
+    inputs = expand_inputs(config.input, config.storage)
     return inputs[: config.limit] if config.limit else inputs
 
 
@@ -36,8 +37,10 @@ STAGE_SETTINGS = {
 DOWNSTREAM = {"extract": ("stats", "dedup", "tokenize"), "stats": (), "dedup": ("tokenize",), "tokenize": ()}
 
 
-def _describe_inputs(files: list[str]) -> list[tuple[str, int]]:
-    return [(f, storage.size(f)) for f in files]
+def _describe_inputs(files: list[str]) -> list[tuple[str, int | None]]:
+    """Inputs as fingerprinted: local files with their size; remote ones by name (a HEAD request per file
+    would cost minutes for a whole crawl, and published crawl files do not change)."""
+    return [(f, None if is_url(f) else storage.size(f)) for f in files]
 
 
 def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
@@ -57,28 +60,20 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
     from corpus.jobs.tokenize import run_tokenize
     from corpus.report import write_report
 
-    output = storage.absolute(config.output)
-    existing = manifest.load(output)
-    if "extract" in config.stages:
-        run = manifest.start(output, config, resolve_inputs(config))
-    elif existing is not None and "extract" in existing["stages"]:
-        if config.input:
-            log(f"input= is ignored: {output} has extracted documents (filtered/), which are the input")
-        run = existing
-    elif config.input:  # a later stage alone, over the user's own Parquet
-        run = manifest.start(output, config, expand_parquet(config.input))
-    elif existing is not None:
-        run = existing
-    else:
-        raise ConfigError(f"output: {output} has no manifest.json; run the extract stage first or give input=")
-    run["_current_config_sha256"] = config.sha256()
+    remote.use(config.storage)
+    target = storage.absolute(config.output)
+    extract_inputs = resolve_inputs(config) if "extract" in config.stages else None  # before Spark: fail fast
     spark = spark or spark_session(config)
     if ui_url(spark):
         log(f"Spark UI: {ui_url(spark)}")
+    output = working_folder(spark, config, target)
+    run = _open_run(config, output, extract_inputs)
+    run["_current_config_sha256"] = config.sha256()
     runners = {"extract": run_extract, "stats": run_stats, "dedup": run_dedup, "tokenize": run_tokenize}
     for stage in config.stages:
         if stage == "report":
             log(f"report: {write_report(output)}")
+            _publish(output, target, stage)
             continue
         if stage == "extract":
             inputs = run["inputs"]
@@ -104,12 +99,61 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
             run_stats(spark, output, run)
         elif not inputs:
             log(f"{stage}: nothing to do (no documents)")
+        elif unreadable := [f for f in inputs if not hadoop_has_filesystem(spark, f)][:1]:
+            raise ConfigError(
+                f"input: Spark cannot read {unreadable[0]}: it has no Hadoop filesystem for that scheme (the pip "
+                'pyspark has no S3A connector; see docs/CLUSTER.md, "Object storage"), so copy the Parquet '
+                "to a local or hdfs:// folder, or add the connector"
+            )
         else:
             detail = f"scope {config.dedup.scope}" if stage == "dedup" else f"with {config.tokenize.tokenizer}"
             log(f"{stage}: {len(inputs)} shard(s), {detail}")
             runners[stage](spark, config, inputs, output, run)
-    log(f"done: {output} (manifest.json lists every shard; `corpus verify {output}` re-checks them)")
+        _publish(output, target, stage)
+    _publish(output, target, "run")
+    log(f"done: {target} (manifest.json lists every shard; `corpus verify {target}` re-checks them)")
     return run
+
+
+def _publish(output: str, target: str, stage: str) -> None:
+    if output != target:
+        copied = storage.mirror(output, target)
+        log(f"{stage}: copied to {target} ({copied['copied']} file(s) copied, {copied['kept']} unchanged)")
+
+
+def working_folder(spark: SparkSession, config: Config, target: str) -> str:
+    """Where the stages write: `target` itself when Spark's Hadoop layer can write it, else a staging folder
+    (storage.staging) that is copied to `target` after every stage. A staging folder without a manifest is
+    first filled from `target`, so finished stages of an earlier run (on another machine) are not redone."""
+    if hadoop_has_filesystem(spark, target):
+        return target
+    staging = storage.absolute(
+        config.storage.staging or str(cache_dir() / "staging" / hashlib.sha256(target.encode()).hexdigest()[:16])
+    )
+    log(
+        f"output: this Spark has no Hadoop filesystem for {target.split('://', 1)[0]}://, so stages write to "
+        f"{staging} and each finished stage is copied to {target} (manifest.json last)"
+    )
+    if manifest.load(staging) is None and manifest.load(target) is not None:
+        copied = storage.mirror(target, staging, state=storage.join(staging, storage.MIRROR_STATE))
+        log(f"output: resuming from {target} ({copied['copied']} file(s) fetched)")
+    return staging
+
+
+def _open_run(config: Config, output: str, extract_inputs: list[str] | None) -> dict:
+    """The run's manifest: a new or continued one when extracting, else the output's (or one over input=)."""
+    existing = manifest.load(output)
+    if extract_inputs is not None:
+        return manifest.start(output, config, extract_inputs)
+    if existing is not None and "extract" in existing["stages"]:
+        if config.input:
+            log(f"input= is ignored: {output} has extracted documents (filtered/), which are the input")
+        return existing
+    if config.input:  # a later stage alone, over the user's own Parquet
+        return manifest.start(output, config, expand_parquet(config.input))
+    if existing is not None:
+        return existing
+    raise ConfigError(f"output: {output} has no manifest.json; run the extract stage first or give input=")
 
 
 def stage_inputs(run: dict, output: str, config: Config, previous: str, folder: str, stage: str) -> list[str]:

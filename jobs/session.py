@@ -70,3 +70,19 @@ def spark_session(config: Config) -> SparkSession:
 
 def ui_url(spark: SparkSession) -> str | None:
     return spark.sparkContext.uiWebUrl
+
+
+def hadoop_has_filesystem(spark: SparkSession, url: str) -> bool:
+    """Whether Spark's Hadoop layer can read and write `url` (local paths always; s3a://, hdfs://, gs://, ...
+    only with their connector on the classpath: the pip pyspark has none for object stores)."""
+    from corpus.assets import is_url
+
+    if not is_url(url):
+        return True
+    jvm = spark.sparkContext._jvm  # type: ignore[union-attr]
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    try:
+        jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(url.split("://", 1)[0], hadoop)
+    except Exception:  # py4j wraps Hadoop's UnsupportedFileSystemException
+        return False
+    return True
