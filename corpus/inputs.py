@@ -25,12 +25,17 @@ def _list_url(spec: str) -> list[str]:
 
     fs, path = fsspec.core.url_to_fs(spec)
     protocol = spec.split("://", 1)[0]
-    if _GLOB_CHARS.search(path):
-        found = fs.glob(path)
-    elif fs.isdir(path):
-        found = [p for p in fs.find(path) if ARCHIVE_NAME.search(p)]
-    else:
-        return [spec]
+    try:
+        if _GLOB_CHARS.search(path):
+            found = fs.glob(path)
+        elif fs.isdir(path):
+            found = [p for p in fs.find(path) if ARCHIVE_NAME.search(p)]
+        elif spec.endswith("/"):
+            raise InputError(f"input {spec!r}: no such folder")
+        else:
+            return [spec]  # one file: opened (and, if missing, reported as a read error) by its task
+    except OSError as exc:  # no such bucket, access denied, endpoint unreachable
+        raise InputError(f"input {spec!r} could not be listed: {type(exc).__name__}: {exc}") from None
     return [p if "://" in p else f"{protocol}://{p}" for p in found]
 
 

@@ -201,7 +201,7 @@ def mirror(
                 dst_fs.rm(posixpath.join(dst_root, extra))
                 counts["deleted"] += 1
         info = src_fs.info(posixpath.join(src_root, rel))
-        stamp = [int(info.get("size") or 0), str(info.get("mtime") or info.get("LastModified") or "")]
+        stamp = _stamp(info)
         if rel != last and present.get(rel) == wanted[rel] and before.get(rel) == stamp:
             counts["kept"] += 1
         else:
@@ -213,5 +213,13 @@ def mirror(
             dst_fs.rm(posixpath.join(dst_root, extra))
             counts["deleted"] += 1
     states[dst] = after
+    if state is not None and not is_url(dst):
+        # Pulled into a local folder that keeps the state (a staging folder filled from its target): the copies
+        # are the target's files, so mirroring them back must not upload them again.
+        states[src] = {rel: _stamp(dst_fs.info(posixpath.join(dst_root, rel))) for rel in after}
     write_text(state_url, json.dumps(states))
     return counts
+
+
+def _stamp(info: dict) -> list:
+    return [int(info.get("size") or 0), str(info.get("mtime") or info.get("LastModified") or "")]

@@ -37,10 +37,14 @@ STAGE_SETTINGS = {
 DOWNSTREAM = {"extract": ("stats", "dedup", "tokenize"), "stats": (), "dedup": ("tokenize",), "tokenize": ()}
 
 
-def _describe_inputs(files: list[str]) -> list[tuple[str, int | None]]:
+def _describe_inputs(files: list[str], output: str) -> list[tuple[str, int | None]]:
     """Inputs as fingerprinted: local files with their size; remote ones by name (a HEAD request per file
-    would cost minutes for a whole crawl, and published crawl files do not change)."""
-    return [(f, None if is_url(f) else storage.size(f)) for f in files]
+    would cost minutes for a whole crawl, and published crawl files do not change). Shards of the output itself
+    are named relative to it, so a run resumed in another staging folder finds its stages current."""
+    inside = output.rstrip("/") + "/"
+    return [
+        (f"./{f[len(inside) :]}" if f.startswith(inside) else f, None if is_url(f) else storage.size(f)) for f in files
+    ]
 
 
 def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
@@ -85,7 +89,7 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
             inputs = stage_inputs(run, output, config, "dedup", "deduped", "tokenize") or stage_inputs(
                 run, output, config, "extract", "filtered", "tokenize"
             )
-        fingerprint = manifest.fingerprint(stage, STAGE_SETTINGS[stage](config), _describe_inputs(inputs))
+        fingerprint = manifest.fingerprint(stage, STAGE_SETTINGS[stage](config), _describe_inputs(inputs, output))
         run.setdefault("_fingerprints", {})[stage] = fingerprint
         if manifest.stage_is_current(run, output, stage, fingerprint):
             log(f"{stage}: up to date (same settings and inputs), skipped")
