@@ -41,10 +41,12 @@ def _split_config(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     return config, settings
 
 
-def cmd_run(args: argparse.Namespace, stages: list[str] | None = None) -> int:
+def cmd_run(args: argparse.Namespace, stages: list[str] | None = None, recipe: str | None = None) -> int:
     from corpus.jobs.run import run_stages
 
     path, settings = _split_config(args)
+    if path is None and recipe is not None:  # `corpus refetch` without a file: the PDF recipe's defaults
+        settings = [f"recipe={recipe}", *settings]
     config = load_config(path, settings)
     if stages is not None:
         config.stages = stages
@@ -132,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="the extraction stage (WARC -> filtered/ removed/ skipped/) and its stats")
     _config_args(p, required=False)
     p.set_defaults(func=lambda a: cmd_run(a, ["extract", "stats", "report"]))
+
+    p = sub.add_parser(
+        "refetch",
+        help="PDF recipe: fetch the truncated PDFs of the input WARCs again from their origin (politely; never a "
+        "private address) -> OUT/refetched/*.warc.gz, outcomes in OUT/refetch/; `corpus extract` then reads them",
+    )
+    _config_args(p, required=False)
+    p.set_defaults(func=lambda a: cmd_run(a, ["refetch"], recipe="finepdfs"))
 
     p = sub.add_parser(
         "dedup",

@@ -21,9 +21,13 @@ from typing import Any
 
 import yaml
 
+from corpus.refetch import RefetchSettings
+
 COMPAT_MODES = ("datatrove", "fineweb-2024")
-RECIPES = ("fineweb",)
-STAGES = ("extract", "stats", "dedup", "tokenize", "report")
+RECIPES = ("fineweb", "finepdfs")
+#: Every stage, in the order `corpus run` runs them; `refetch` is in the PDF recipe only.
+STAGES = ("refetch", "extract", "stats", "dedup", "tokenize", "report")
+DEFAULT_STAGES = ("extract", "stats", "dedup", "tokenize", "report")
 DEDUP_SCOPES = ("crawl", "all")
 COMMONCRAWL_LISTINGS = ("warc", "wet", "wat")
 #: storage.options keys whose values are credentials (redacted in manifest.json)
@@ -150,6 +154,25 @@ class StorageSettings:
 
 
 @dataclass
+class PdfSettings:
+    """The PDF recipe's extraction (corpus/pdf.py), each PDF in a sandboxed process (corpus/sandbox.py)."""
+
+    #: Larger PDF payloads are removed as `error:payload_too_large`.
+    max_bytes: int = 64 * 1024 * 1024
+    #: Pages extracted per PDF (the first ones); longer PDFs are kept with `pdf.pages_truncated` in signals.
+    max_pages: int = 500
+    #: Wall-clock seconds per PDF before its worker is killed (`error:timeout`).
+    time_limit: float = 120.0
+    #: Bytes a worker may allocate beyond its start size before MuPDF fails (`error:memory_limit`).
+    memory_limit: int = 2 * 1024 * 1024 * 1024
+    #: Tesseract language(s) for pages without a text layer when Tesseract is installed; null never OCRs, and
+    #: such PDFs are removed as `needs_ocr`.
+    ocr_language: str | None = "eng"
+    #: Send pages the fast router cannot order to pymupdf4llm's layout mode (much slower; see BENCHMARKS).
+    layout: bool = False
+
+
+@dataclass
 class OutputSettings:
     compression: str = "zstd"
     #: Rows per Arrow batch handed from the Python workers to Spark's writer.
@@ -167,7 +190,7 @@ class Config:
     crawl: str | None = None
     #: Read at most this many input files (after sorting); 0 reads all.
     limit: int = 0
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    stages: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
     spark: SparkSettings = field(default_factory=SparkSettings)
     reader: ReaderSettings = field(default_factory=ReaderSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
@@ -175,6 +198,9 @@ class Config:
     tokenize: TokenizeSettings = field(default_factory=TokenizeSettings)
     output_options: OutputSettings = field(default_factory=OutputSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    pdf: PdfSettings = field(default_factory=PdfSettings)
+    #: How truncated PDFs are fetched again from their origin (corpus/refetch.py; every field documented there).
+    refetch: RefetchSettings = field(default_factory=RefetchSettings)
     #: Per filter: constructor parameters (see filters/*.py) plus `enabled`.
     filters: dict[str, Any] = field(default_factory=dict)  # checked by _validate_filters, which knows each filter
 
@@ -293,7 +319,10 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             kwargs[key] = _build(tp, value, f"{prefix}{key}.")
         else:
             kwargs[key] = _check_value(prefix + key, value, tp)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # checks in __post_init__ (e.g. RefetchSettings)
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

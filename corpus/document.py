@@ -28,6 +28,8 @@ class Document:
     signals: dict[str, float] = field(default_factory=dict)
     charset: str | None = None
     http_status: int | None = None
+    page_count: int | None = None
+    page_ends: list[int] | None = None
     status: str = "kept"
 
 

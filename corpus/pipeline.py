@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corpus.charset import decode_html
 from corpus.config import Config, config_from_dict
@@ -32,6 +32,9 @@ from corpus.limits import CpuTimeExceeded
 from corpus.schema import STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED
 from corpus.text import splitter
 from corpus.warc import CONTENT_RECORDS, ReadError, WarcRecord, sniff_type
+
+if TYPE_CHECKING:
+    from corpus.pdf_pipeline import PdfPipeline
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +227,10 @@ def _pipeline_for(config_json: str) -> HtmlPipeline:
     return HtmlPipeline(config_from_dict(json.loads(config_json)))
 
 
-def pipeline_for(config: Config) -> HtmlPipeline:
-    """One pipeline per config per Python worker: models, blocklists and tokenizer rules load once."""
+def pipeline_for(config: Config) -> HtmlPipeline | PdfPipeline:
+    """The recipe's pipeline, one per config per Python worker: models, blocklists and tokenizer rules load once."""
+    if config.recipe == "finepdfs":
+        from corpus.pdf_pipeline import pdf_pipeline_for
+
+        return pdf_pipeline_for(config)
     return _pipeline_for(json.dumps(config.to_dict(), sort_keys=True))

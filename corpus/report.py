@@ -103,6 +103,17 @@ def _dedup_section(parts: list[str], dedup: dict[str, Any]) -> None:
         parts.append(_table(["cluster size", "kept documents"], [[k, _n(v)] for k, v in sizes.items()], {0, 1}))
 
 
+def _refetch_section(parts: list[str], refetch: dict[str, Any]) -> None:
+    parts.append("<h2>Refetched PDFs</h2>")
+    parts.append(
+        f"<p>{_n(refetch['truncated_pdfs'])} truncated PDF(s) on {_n(refetch['hosts'])} host(s) fetched again "
+        "from their origin (the truncated records are in removed/ with <code>removed_by=refetch</code>; the "
+        "fetched copies were extracted from refetched/):</p>"
+    )
+    rows = [[html.escape(k), _n(v)] for k, v in refetch["outcomes"].items() if v]
+    parts.append(_table(["outcome", "URLs"], rows, {1}))
+
+
 def _tokenize_section(parts: list[str], tokens: dict[str, Any]) -> None:
     e = html.escape
     parts.append("<h2>Tokenization</h2>")
@@ -127,6 +138,7 @@ def render(
     run: dict[str, Any],
     dedup: dict[str, Any] | None = None,
     tokens: dict[str, Any] | None = None,
+    refetch: dict[str, Any] | None = None,
 ) -> str:
     e = html.escape
     parts = [f"<!doctype html><meta charset=utf-8><title>corpus report</title><style>{_STYLE}</style>"]
@@ -139,6 +151,8 @@ def render(
         f" config sha256 <code>{e(run.get('config_sha256', '')[:16])}</code>,"
         f" {len(run.get('inputs', []))} input file(s), created {e(run.get('created', ''))}</p>"
     )
+    if refetch is not None:
+        _refetch_section(parts, refetch)
     if stats is not None:
         _extract_section(parts, stats)
     if dedup is not None:
@@ -173,5 +187,5 @@ def write_report(output: str) -> str:
     if stats is None and dedup is None and tokens is None:
         raise FileNotFoundError(f"{output}/stats/ has no statistics: run the stats stage first (corpus stats {output})")
     path = storage.join(output, "report.html")
-    storage.write_text(path, render(stats, run, dedup, tokens))
+    storage.write_text(path, render(stats, run, dedup, tokens, load("refetch.json")))
     return path

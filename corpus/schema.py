@@ -24,6 +24,8 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("signals", SIGNALS_TYPE),
         pa.field("charset", pa.string()),  # how the payload was decoded, e.g. "utf-8/http" or "cp1251/detected"
         pa.field("http_status", pa.int32()),
+        pa.field("page_count", pa.int32()),  # PDFs: pages in the file
+        pa.field("page_ends", pa.list_(pa.int64())),  # PDFs: offset in `text` where each extracted page ends
     ]
 )
 

@@ -88,3 +88,21 @@ class PIIMasker:
             valid = _is_public if self.only_remove_public_ips else None
             text = IPV4.sub(self._replacer(self.ip_replacements, valid, ips), text)
         return text, emails[0], ips[0]
+
+    def mask_pages(
+        self, text: str | None, page_ends: list[int] | None
+    ) -> tuple[str | None, int, int, list[int] | None]:
+        """`mask` page by page when the document has page boundaries (PDFs), which then move with the masks."""
+        if text is None:
+            return None, 0, 0, page_ends
+        if not page_ends:
+            return (*self.mask(text), page_ends)
+        pieces: list[str] = []
+        ends: list[int] = []
+        emails = ips = start = 0
+        for end in [*page_ends, len(text)]:
+            masked, e, i = self.mask(text[start:end]) if end > start else ("", 0, 0)
+            pieces.append(masked)
+            ends.append((ends[-1] if ends else 0) + len(masked))
+            emails, ips, start = emails + e, ips + i, max(start, end)
+        return "".join(pieces), emails, ips, ends[: len(page_ends)]

@@ -90,13 +90,18 @@ def pii_function(config_dict: dict) -> Callable[[Iterator[pa.RecordBatch]], Iter
         )
         for batch in batches:
             names = batch.schema.names
-            texts, counts = [], []
-            for text in batch.column("text").to_pylist():
-                masked, emails, ips = masker.mask(text) if text is not None else (None, 0, 0)
+            texts, counts, all_ends = [], [], []
+            page_ends = batch.column("page_ends").to_pylist() if "page_ends" in names else None
+            for row, text in enumerate(batch.column("text").to_pylist()):
+                ends = page_ends[row] if page_ends is not None else None
+                masked, emails, ips, ends = masker.mask_pages(text, ends)
                 texts.append(masked)
                 counts.append((emails, ips))
+                all_ends.append(ends)
             columns = [batch.column(name) for name in names]
             columns[names.index("text")] = pa.array(texts, pa.string())
+            if page_ends is not None:  # masks change lengths: page boundaries move with them
+                columns[names.index("page_ends")] = pa.array(all_ends, batch.schema.field("page_ends").type)
             if "signals" in names:
                 signals = []
                 for old, (emails, ips) in zip(batch.column("signals").to_pylist(), counts):

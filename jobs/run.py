@@ -30,11 +30,18 @@ def resolve_inputs(config: Config) -> list[str]:
 STAGE_SETTINGS = {
     "extract": lambda c: (c.recipe, c.compat, c.crawl, c.reader, c.extract.__dict__ | {"files_per_job": None},
                           c.filters, c.output_options.compression),
+    "refetch": lambda c: (c.recipe, c.reader, c.pdf.max_bytes, c.filters.get("url"), c.refetch),
     "stats": lambda c: (),
     "dedup": lambda c: (c.compat, c.dedup),
     "tokenize": lambda c: (c.tokenize,),
 }  # fmt: skip
-DOWNSTREAM = {"extract": ("stats", "dedup", "tokenize"), "stats": (), "dedup": ("tokenize",), "tokenize": ()}
+DOWNSTREAM = {
+    "refetch": ("extract", "stats", "dedup", "tokenize"),
+    "extract": ("stats", "dedup", "tokenize"),
+    "stats": (),
+    "dedup": ("tokenize",),
+    "tokenize": (),
+}
 
 
 def _describe_inputs(files: list[str], output: str) -> list[tuple[str, int | None]]:
@@ -60,27 +67,39 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
         raise ConfigError("output: no output folder given; pass output=PATH")
     from corpus.jobs.dedup import run_dedup
     from corpus.jobs.extract import run_extract
+    from corpus.jobs.refetch import run_refetch
     from corpus.jobs.stats import run_stats
     from corpus.jobs.tokenize import run_tokenize
     from corpus.report import write_report
 
+    if "refetch" in config.stages and config.recipe != "finepdfs":
+        raise ConfigError("stages: refetch is a stage of the PDF recipe (recipe: finepdfs, conf/finepdfs.yaml)")
     remote.use(config.storage)
     target = storage.absolute(config.output)
-    extract_inputs = resolve_inputs(config) if "extract" in config.stages else None  # before Spark: fail fast
+    reads_warcs = "extract" in config.stages or "refetch" in config.stages
+    extract_inputs = resolve_inputs(config) if reads_warcs else None  # before Spark: fail fast
     spark = spark or spark_session(config)
     if ui_url(spark):
         log(f"Spark UI: {ui_url(spark)}")
     output = working_folder(spark, config, target)
     run = _open_run(config, output, extract_inputs)
     run["_current_config_sha256"] = config.sha256()
-    runners = {"extract": run_extract, "stats": run_stats, "dedup": run_dedup, "tokenize": run_tokenize}
+    runners = {
+        "refetch": run_refetch,
+        "extract": run_extract,
+        "stats": run_stats,
+        "dedup": run_dedup,
+        "tokenize": run_tokenize,
+    }
     for stage in config.stages:
         if stage == "report":
             log(f"report: {write_report(output)}")
             _publish(output, target, stage)
             continue
-        if stage == "extract":
+        if stage == "refetch":
             inputs = run["inputs"]
+        elif stage == "extract":  # the PDF recipe also reads what the refetch stage fetched
+            inputs = run["inputs"] + refetched_warcs(run, output)
         elif stage == "stats":
             inputs = stage_inputs(run, output, config, "extract", "filtered", "stats")
         elif stage == "dedup":
@@ -98,6 +117,9 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
         if stage == "extract":
             log(f"extract: {len(inputs)} input file(s) -> {output}")
             run_extract(spark, config, inputs, output, run)
+        elif stage == "refetch":
+            log(f"refetch: truncated PDFs of {len(inputs)} input file(s)")
+            run_refetch(spark, config, inputs, output, run)
         elif stage == "stats":
             log("stats: counting the written shards")
             run_stats(spark, output, run)
@@ -117,6 +139,12 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
     _publish(output, target, "run")
     log(f"done: {target} (manifest.json lists every shard; `corpus verify {target}` re-checks them)")
     return run
+
+
+def refetched_warcs(run: dict, output: str) -> list[str]:
+    """The WARC files the refetch stage of this output wrote (none if it did not run)."""
+    shards = run["stages"].get("refetch", {}).get("outputs", {}).get("refetched", [])
+    return [storage.join(output, shard["path"]) for shard in shards]
 
 
 def _publish(output: str, target: str, stage: str) -> None:
