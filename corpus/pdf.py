@@ -9,37 +9,47 @@ vector paths) and routes each page from that pass's features to the cheapest pat
 
 - `text`: the page's text blocks ordered by a recursive XY-cut: columns where a vertical gap crosses the whole
   region, horizontal bands otherwise; bands that share a column gutter are merged first, so two columns whose
-  paragraph gaps happen to line up are not read across. Lines are joined into paragraphs (hyphenated line
-  breaks undone); text written in another direction than the page's main one (margin stamps like arXiv's,
-  watermarks) is dropped.
-- `tables`: the same, plus tables. Ruled tables are rebuilt from the page's line art (`get_cdrawings`, read only
-  on pages whose vector paths look like rules), rows and columns from the rules; rule-less tables are found as
-  runs of rows of at least three aligned cells. Each becomes a Markdown table (cells kept) in reading order.
-  PyMuPDF's own `find_tables` costs 0.2-2 s per page (its character pass is Python), about the layout model's
-  price, so it is not used.
-- `layout`: pymupdf4llm's layout mode, for pages the fast path cannot order (`_needs_layout`). It costs about
-  a second per page, and a single vector-heavy page took minutes in the research, so it is opt-in
-  (`layout=True`) and capped per document (`max_layout_pages`); a timeout is the sandbox's job.
+  paragraph gaps happen to line up are not read across, unless they are set in different font sizes (a
+  two-column figure caption above two-column body text is read band by band). Lines are joined into paragraphs
+  (hyphenated line breaks undone, not after acronyms or numbers: "AF-toxin"), and a block that continues a
+  sentence is joined to the paragraph it continues, across a column break and over a footnote, caption or
+  table in between. Text written in another direction than the page's main one (margin stamps like arXiv's or
+  "Downloaded from ...", watermarks) is dropped.
+- `tables`: the same, plus tables, each a Markdown table (cells kept) in reading order. Grids are rebuilt from
+  the page's line art (`get_cdrawings`, read only on pages whose vector paths look like rules, skipped on
+  drawings of more than MAX_PATH_ITEMS items); tables ruled only across (booktabs: three rules of one extent,
+  no vertical rule) get their columns from the gutters of the rows below the header rule; rule-less tables are
+  found as runs of rows of at least three aligned, short cells, never taking lines of running text (a column of
+  prose beside a figure, a newspaper's columns). PyMuPDF's own `find_tables` costs 0.2-2 s per page (its
+  character pass is Python), about the layout model's price, so it is not used.
+- `layout`: pymupdf4llm's layout mode, opt-in (`layout=True`) for the pages `_needs_layout` picks (pages with
+  tables), at most MAX_LAYOUT_PAGES per document. It costs about a second per page, and a single vector-heavy
+  page took minutes in the research; a timeout is the sandbox's job. On the annotated pages of
+  tests/pdf_annotations.json the fast path scores as well as layout mode (scripts/bench_pdf.py), so it is off
+  by default.
 - `ocr`: pages without a text layer, through Tesseract inside MuPDF (`get_textpage_ocr`) when its language
-  data is installed; otherwise such pages are `no_text`, and a document that is mostly scans gets status
-  `needs_ocr`, for an OCR queue.
+  data is installed; otherwise such pages are `no_text`, and a document that is mostly scans (or garbled text
+  layers) gets status `needs_ocr`, for an OCR queue. A page with a few characters and no picture keeps them.
 
-After all pages are read, lines that repeat near the top or bottom of many pages (digits normalized, so
-"Page 3 of 9" matches "Page 4 of 9") are running headers and footers and are removed, as are bare page numbers
-in those margins. Text is normalized conservatively: ligatures come out expanded (MuPDF's flag, plus NFKC for
-the presentation-form blocks U+FB00-FDFF and U+FE70-FEFE: Latin/Armenian ligatures, Hebrew and Arabic
-presentation forms, which fonts emit instead of letters); odd spaces become spaces; soft hyphens, zero-width
-and control characters go; and NFC. NFKC is not applied to everything: it would also rewrite superscripts,
-fractions, full-width CJK punctuation and the like, which are real content.
+After all pages are read, running headers and footers are removed: lines in the top or bottom 12% of the page,
+or among the first or last two rows of text of a page (books set on letter paper put the header lower), that
+repeat on enough pages (digits masked in the 12% zones, so "Page 3 of 9" matches "Page 4 of 9"); then bare page
+numbers ("12", "- 12 -", "Page 3 of 9", "7-45", "xii") alone on the first or last row. Text is normalized
+conservatively: ligatures come out expanded (MuPDF's flag, plus NFKC for the presentation-form blocks
+U+FB00-FDFF and U+FE70-FEFE: Latin/Armenian ligatures, Hebrew and Arabic presentation forms, which fonts emit
+instead of letters); TeX's spacing accents are composed ("na¨ıve" -> "naïve"); odd spaces become spaces; soft
+hyphens, zero-width and control characters go; and NFC. NFKC is not applied to everything: it would also
+rewrite superscripts, fractions, full-width CJK punctuation and the like, which are real content.
 
 Garbled text, the signal FinePDFs routes to OCR, is counted: U+FFFD (MuPDF's output for glyphs without a
 Unicode mapping, e.g. CID fonts without ToUnicode), private-use characters and C0 controls, as `garbled_ratio`
 of all non-space characters; those characters are removed from the text.
 
-Nothing raises: not a PDF (MuPDF also opens HTML, so the `%PDF-` magic and `doc.is_pdf` are checked), broken,
-encrypted, empty and scanned documents each come back as a `PdfExtraction` with a status. Documents with more
-than `max_pages` pages are extracted up to `max_pages` and flagged (`signals["pages_truncated"]`), not refused:
-the first pages are usually the valuable ones and the text is still correct.
+Nothing raises (a last guard turns any error outside a page into `error:pdf_broken`): not a PDF (MuPDF also opens
+HTML, so the `%PDF-` magic and `doc.is_pdf` are checked), broken, encrypted, empty and scanned documents each come
+back as a `PdfExtraction` with a status. Documents with more than `max_pages` pages are extracted up to `max_pages`
+and flagged (`signals["pages_truncated"]`), not refused: the first pages are usually the valuable ones and the text
+is still correct.
 
 `extract_pdf` is a top-level function of bytes returning a picklable dataclass, so corpus.sandbox can run it in
 a child process with time and memory limits. `import pymupdf` loads PyMuPDF's layout model (about 2 s and
@@ -86,12 +96,15 @@ PDF_MAGIC = b"%PDF-"
 MAGIC_WINDOW = 1024  # Acrobat accepts the header anywhere in the first 1024 bytes
 EOF_WINDOW = 2048  # "%%EOF" is the last line; writers may append a little whitespace or junk after it
 
+MAX_LAYOUT_PAGES = 20  # pages per document sent to pymupdf4llm's layout mode when `layout=True`
 MIN_PAGE_CHARS = 20  # fewer non-space characters than this: the page has no text layer
 SCAN_IMAGE_COVERAGE = 0.3  # ... and if images cover this share of it, it is a scan
 NEEDS_OCR_SHARE = 0.5  # a document with at least this share of scanned pages needs OCR
 GARBLED_PAGE_RATIO = 0.3  # a page with this share of garbled characters has no usable text
 MARGIN_ZONE = 0.12  # running headers and footers live in the top and bottom 12% of the page
 REPEATED_SHARE = 0.05  # ... and repeat on at least this share of the pages (and at least twice)
+EDGE_ROWS = 2  # ... or are among the first or last two rows of text of a page
+MAX_HEADER_CHARS = 120  # longer lines are never taken for running headers or footers
 
 _FLAGS = 0  # set by _pymupdf(): MuPDF's dict flags without ligatures and images, with vector paths
 
@@ -205,8 +218,21 @@ def _translation() -> dict[int, str]:
     return table
 
 
+# A spacing accent before a letter, as TeX's accent macros come out of many PDFs ("na¨ıve", "R´enyi", "Erd˝os"):
+# composed into the accented letter. The acute only before a vowel, since "´" also stands in for an apostrophe.
+_ACCENTS = {"¨": "\u0308", "ˆ": "\u0302", "˜": "\u0303", "ˇ": "\u030c", "˘": "\u0306", "˚": "\u030a", "˝": "\u030b"}
+_ACCENTED = re.compile("([¨ˆ˜ˇ˘˚˝])([A-Za-zı])|´([AEIOUYaeiouyı])")
+
+
+def _accent(match: re.Match[str]) -> str:
+    if match.group(3):
+        return match.group(3).replace("ı", "i") + "\u0301"
+    return match.group(2).replace("ı", "i") + _ACCENTS[match.group(1)]
+
+
 def _clean(text: str) -> str:
     text = text.rstrip()
+    text = _ACCENTED.sub(_accent, text)
     if text.endswith("\u00ad"):  # a soft hyphen at the end of a line is where the word was broken
         text = text[:-1] + "-"
     text = _INVISIBLE.sub("", text.translate(_translation()))
@@ -255,6 +281,8 @@ class _Page:
 
     def turn(self, bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """A bounding box from PyMuPDF's coordinates into this page's reading frame."""
+        if self.frame == (1, 0, 0, 1) and self.origin == (0.0, 0.0):  # upright pages: nothing to do
+            return bbox
         x0, y0, x1, y1 = _turn(bbox, self.frame)
         return x0 - self.origin[0], y0 - self.origin[1], x1 - self.origin[0], y1 - self.origin[1]
 
@@ -330,6 +358,7 @@ def _read_blocks(page_dict: dict, width: float, height: float) -> _Page:
 # ------------------------------------------------------------------------------------------------ reading order
 
 COLUMN_GAP = 6.0  # points: the narrowest gutter that separates columns
+SAME_SIZE = 0.6  # points: body text of two bands in the same columns differs less than this in font size
 
 
 def _split(items: list[_Block], vertical: bool, gap: float) -> list[list[_Block]]:
@@ -353,28 +382,46 @@ def _columnar(blocks: list[_Block]) -> bool:
     return len(_split(blocks, True, COLUMN_GAP)) > 1 and sum(len(b.lines) for b in blocks) >= 2 * len(blocks)
 
 
-def _merge_bands(bands: list[list[_Block]]) -> list[list[_Block]]:
+def _merge_bands(bands: list[list[_Block]]) -> tuple[list[list[_Block]], bool]:
     """Rejoin horizontal bands that belong to the same columns: a y-gap across a two-column region where both
-    columns happen to have a paragraph break must not make the reader jump between columns."""
+    columns happen to have a paragraph break must not make the reader jump between columns. Bands set in
+    different font sizes stay apart (a two-column caption above two-column body text); the flag says whether
+    that happened."""
     merged = [bands[0]]
-    for band in bands[1:]:
+    by_size = False
+    for previous, band in itertools.pairwise(bands):
         union = merged[-1] + band
         if (_columnar(merged[-1]) or _columnar(band)) and len(_split(union, True, COLUMN_GAP)) > 1:
-            merged[-1] = union
-        else:
-            merged.append(band)
-    return merged
+            if abs(_body_size(previous) - _body_size(band)) <= SAME_SIZE or not (
+                _columnar(previous) and _columnar(band)
+            ):
+                merged[-1] = union
+                continue
+            by_size = True
+        merged.append(band)
+    return merged, by_size
+
+
+def _body_size(blocks: list[_Block]) -> float:
+    """The font size most of the blocks' text is set in (a two-column figure caption is smaller than the body
+    below it, and must be read whole before it)."""
+    sizes: Counter[float] = Counter()
+    for block in blocks:
+        for line in block.lines:
+            sizes[round(line.size * 2) / 2] += len(line.text)
+    return sizes.most_common(1)[0][0] if sizes else 0.0
 
 
 def _xy_order(blocks: list[_Block]) -> list[_Block]:
-    """Recursive XY-cut: columns left to right where a vertical gap crosses the whole region, else horizontal
-    bands top to bottom, else top-to-bottom, left-to-right."""
+    """Recursive XY-cut: columns left to right where a vertical gap crosses the whole region (unless bands in
+    different font sizes span the same columns: those are read band by band), else horizontal bands top to
+    bottom, else top-to-bottom, left-to-right."""
     if len(blocks) <= 1:
         return blocks
     columns = _split(blocks, True, COLUMN_GAP)
-    if len(columns) > 1:
+    bands, by_size = _merge_bands(_split(blocks, False, 0.0))
+    if len(columns) > 1 and not by_size:
         return [b for column in columns for b in _xy_order(column)]
-    bands = _merge_bands(_split(blocks, False, 0.0))
     if len(bands) > 1:
         return [b for band in bands for b in _xy_order(band)]
     return sorted(blocks, key=lambda b: (round(b.y0), b.x0))
@@ -385,7 +432,7 @@ def _xy_order(blocks: list[_Block]) -> list[_Block]:
 _ROMAN = r"m{0,3}(?:c[md]|d?c{0,3})(?:x[cl]|l?x{0,3})(?:i[xv]|v?i{0,3})"
 _PAGE_NUMBER = re.compile(
     rf"(?:page|p\.|pg\.?|seite|p[aá]gina|strona|стр\.?)?\s*[-–—(\[]?\s*(?:\d{{1,4}}|(?=[ivxlcdm]){_ROMAN})\s*"
-    rf"[-–—)\]]?(?:\s*(?:of|/|von|de|sur|di|из)\s*\d{{1,4}})?",
+    rf"[-–—)\]]?(?:\s*(?:of|/|von|de|sur|di|из)\s*\d{{1,4}})?|\d{{1,3}}\s?[-–.]\s?\d{{1,4}}",
     re.IGNORECASE,
 )
 _DIGITS = re.compile(r"\d+")
@@ -400,31 +447,54 @@ def _zone(line: _Line, page: _Page) -> str | None:
     return None
 
 
+def _edges(lines: list[_Line], page: _Page, rows: int, min_rows: int) -> dict[int, str]:
+    """The lines that may be running headers or footers, by id, with a key prefix: "top"/"bottom" for those in
+    the margin zones, "top="/"bottom=" for those in the first or last `rows` rows of text of the upper or lower
+    half of the page (margins vary: a book set on letter paper has its running header at 13% of the height).
+    Only the zones' lines are compared with their digits masked ("Page 3 of 9"); the others must repeat as they
+    are, so that body lines which differ only in numbers are not taken for a header, must be short, and are
+    only looked for on pages with at least `min_rows` rows of text."""
+    out = {id(line): zone for line in lines if (zone := _zone(line, page))}
+    text_rows = [[item[2] for item in row] for row in _text_rows([(line.y0, line.y1, line) for line in lines])]
+    if len(text_rows) < min_rows:  # too little text on the page to tell a header row from the body
+        return out
+    text_rows = [[line for line in row if len(line.text) <= MAX_HEADER_CHARS] for row in text_rows]
+    for row in text_rows[:rows]:
+        out.update({id(line): "top=" for line in row if line.y1 <= page.height / 2 and id(line) not in out})
+    for row in text_rows[-rows:]:
+        out.update({id(line): "bottom=" for line in row if line.y0 >= page.height / 2 and id(line) not in out})
+    return out
+
+
 def _margin_key(line: _Line, zone: str) -> str:
-    return zone + _NOT_WORD.sub("", _DIGITS.sub("0", line.text.lower()))
+    text = line.text.lower() if zone.endswith("=") else _DIGITS.sub("0", line.text.lower())
+    return zone + _NOT_WORD.sub("", text)
 
 
 def _remove_margins(pages: list[_Page]) -> tuple[int, int]:
-    """Drop running headers and footers (lines in the top or bottom margin zone whose digit-normalized text
-    repeats on enough pages) and then bare page numbers in those zones that sit alone on their row.
-    Returns (repeated lines removed, page numbers removed)."""
+    """Drop running headers and footers (header/footer candidates, see `_edges`, whose text repeats on enough
+    pages) and then bare page numbers ("12", "- 12 -", "Page 3 of 9", "7-45", "xii") that sit alone on the
+    first or last row or in the margin zones. Returns (repeated lines removed, numbers removed)."""
     texts = [p for p in pages if p.blocks]
+    edges = [
+        _edges([line for b in page.blocks for line in b.lines], page, EDGE_ROWS, 2 * EDGE_ROWS + 2) for page in texts
+    ]
     seen: Counter[str] = Counter()
-    for page in texts:
-        seen.update({_margin_key(line, zone) for b in page.blocks for line in b.lines if (zone := _zone(line, page))})
+    for page, edge in zip(texts, edges):
+        seen.update({_margin_key(line, edge[id(line)]) for b in page.blocks for line in b.lines if id(line) in edge})
     need = max(2, math.ceil(REPEATED_SHARE * len(texts)))
     repeated = numbers = 0
-    for page in texts:
+    for page, edge in zip(texts, edges):
         drop: set[int] = set()
         for block in page.blocks:
             for line in block.lines:
-                zone = _zone(line, page)
-                if zone and seen[_margin_key(line, zone)] >= need:
+                if id(line) in edge and seen[_margin_key(line, edge[id(line)])] >= need:
                     drop.add(id(line))
         repeated += len(drop)
         kept = [line for b in page.blocks for line in b.lines if id(line) not in drop]
+        last = _edges(kept, page, 1, 2)
         for line in kept:
-            if _zone(line, page) and _PAGE_NUMBER.fullmatch(line.text) and _alone(line, kept):
+            if id(line) in last and _PAGE_NUMBER.fullmatch(line.text) and _alone(line, kept):
                 drop.add(id(line))
                 numbers += 1
         if drop:
@@ -445,7 +515,12 @@ _BULLET = re.compile(r"[•·▪●◦‣⁃○■□➢►\-–—*]\s|\(?\d{1,
 
 
 def _hyphenated(left: str, right: str) -> bool:
-    return len(left) > 1 and left[-1] in _HYPHENS and left[-2].isalpha() and right[:1].islower()
+    """A word broken at the line end: "al-" + "ternative". Not after an acronym or a number ("AF-" + "toxin",
+    "COVID-19-" + "related"): those hyphens are part of the word."""
+    if len(left) < 2 or left[-1] not in _HYPHENS or not left[-2].isalpha() or not right[:1].islower():
+        return False
+    fragment = left[:-1].rsplit(None, 1)[-1]
+    return not (len(fragment) > 1 and fragment.isupper()) and not any(c.isdigit() for c in fragment)
 
 
 def _block_text(block: _Block, counts: Counter[str]) -> str:
@@ -473,26 +548,32 @@ def _block_text(block: _Block, counts: Counter[str]) -> str:
 
 
 def _page_text(page: _Page, counts: Counter[str]) -> str:
-    """Blocks in reading order, separated by blank lines; a block that continues the previous one's sentence
-    (no closing punctuation before, a lowercase letter after: a paragraph broken by a column or a figure)
-    is joined to it."""
+    """Blocks in reading order, separated by blank lines; a block that continues a sentence (no closing
+    punctuation before, a lowercase letter after: a paragraph broken by a column or a figure) is joined to the
+    paragraph it continues: the one before it, or the last one in its font size when only tables or smaller
+    text (a footnote, a caption) stand between them."""
     if page.text is not None:
         return page.text
     out: list[str] = []
-    after_table = False
+    sizes: list[float | None] = []  # None for tables
     for block in page.blocks:
         text = _block_text(block, counts)
         if not text:
             continue
-        if out and not after_table and block.table is None and out[-1][-1:] not in _TERMINAL and text[:1].islower():
-            if _hyphenated(out[-1], text):
-                out[-1] = out[-1][:-1] + text
+        size = None if block.table is not None else _body_size([block])
+        target = len(out) - 1
+        if size is not None and text[:1].islower():
+            while target >= 0 and ((size_before := sizes[target]) is None or size_before < size - SAME_SIZE):
+                target -= 1
+        if target >= 0 and sizes[target] is not None and out[target][-1:] not in _TERMINAL and text[:1].islower():
+            if _hyphenated(out[target], text):
+                out[target] = out[target][:-1] + text
                 counts["dehyphenated"] += 1
             else:
-                out[-1] += " " + text
+                out[target] += " " + text
         else:
             out.append(text)
-        after_table = block.table is not None
+            sizes.append(size)
     return unicodedata.normalize("NFC", "\n\n".join(out))
 
 
@@ -522,15 +603,17 @@ def _read_page(doc: Any, index: int, ocr_language: str | None) -> _Page:
     page_dict = page.get_textpage(flags=_FLAGS).extractDICT()
     result = _read_blocks(page_dict, width, height)
     usable = result.chars - result.garbled
-    if usable >= MIN_PAGE_CHARS and result.garbled <= GARBLED_PAGE_RATIO * result.chars:
+    if result.chars >= MIN_PAGE_CHARS and result.garbled > GARBLED_PAGE_RATIO * result.chars:
+        route = GARBLED
+    elif usable >= MIN_PAGE_CHARS:
+        route = TEXT
+    else:  # little or no text: a scan if images cover the page, else keep what little text there is
+        route = NO_TEXT if _image_coverage(page) >= SCAN_IMAGE_COVERAGE else (TEXT if usable else BLANK)
+    if route == TEXT:
         _ruled_tables(result, page)
         _aligned_tables(result)
         result.blocks = _xy_order(result.blocks)
         return result
-    if usable >= MIN_PAGE_CHARS:
-        route = GARBLED
-    else:
-        route = NO_TEXT if _image_coverage(page) >= SCAN_IMAGE_COVERAGE else BLANK
     if route != BLANK and ocr_language and tessdata_dir():
         ocr_dict = page.get_textpage_ocr(
             flags=_FLAGS, language=ocr_language, dpi=300, full=True, tessdata=tessdata_dir()
@@ -567,22 +650,56 @@ def extract_pdf(
     max_pages: extract at most this many pages (the first ones); more are flagged in `pages_truncated`.
     ocr_language: Tesseract language(s) for pages without a text layer, if Tesseract's data is installed;
         None never OCRs.
-    layout: let the router send pages the fast path cannot order to pymupdf4llm's layout mode (slow).
+    layout: let the router send the pages the fast path is least sure of (`_needs_layout`: pages with tables) to
+        pymupdf4llm's layout mode, about a second per page; at most MAX_LAYOUT_PAGES per document.
     """
     started = time.perf_counter()
-    doc, outcome = _open(data)
-    if outcome is not None:
-        return outcome
-    with doc:
-        page_count = doc.page_count
-        pages = []
-        for index in range(min(page_count, max_pages)):
-            try:
-                pages.append(_read_page(doc, index, ocr_language))
-            except Exception as exc:
-                pages.append(_Page(FAILED, error=f"{type(exc).__name__}: {exc}"))
-        repaired = doc.is_repaired
-    return _assemble(pages, page_count, repaired, started)
+    try:
+        doc, outcome = _open(data)
+        if outcome is not None:
+            return outcome
+        with doc:
+            page_count = doc.page_count
+            pages = []
+            for index in range(min(page_count, max_pages)):
+                try:
+                    pages.append(_read_page(doc, index, ocr_language))
+                except Exception as exc:
+                    pages.append(_Page(FAILED, error=f"{type(exc).__name__}: {exc}"))
+            if layout:
+                _layout_pages(doc, pages)
+            repaired = doc.is_repaired
+        return _assemble(pages, page_count, repaired, started)
+    except Exception as exc:  # a last guard: a bug or a MuPDF error outside a page must not kill the task
+        return PdfExtraction(BROKEN, error=f"{type(exc).__name__}: {exc}")
+
+
+def _needs_layout(page: _Page) -> bool:
+    """Pages the fast path is least sure of: those where it found tables (rebuilt from rules and alignment)."""
+    return page.route == TABLES
+
+
+def _layout_pages(doc: Any, pages: list[_Page]) -> None:
+    """Re-read the pages `_needs_layout` picks, up to MAX_LAYOUT_PAGES, with pymupdf4llm's layout mode (a layout
+    model classifies the page's boxes, headers and footers dropped, tables as Markdown). A page it fails on keeps
+    the fast path's text."""
+    chosen = [i for i, page in enumerate(pages) if _needs_layout(page)][:MAX_LAYOUT_PAGES]
+    if not chosen:
+        return
+    import pymupdf4llm
+
+    for index in chosen:
+        try:
+            chunks = pymupdf4llm.to_markdown(
+                doc, pages=[index], header=False, footer=False, use_ocr=False, page_chunks=True, show_progress=False
+            )
+        except Exception as exc:
+            pages[index].error = f"layout: {type(exc).__name__}: {exc}"
+            continue
+        text = "\n".join(_clean(line) for line in "".join(c.get("text", "") for c in chunks).splitlines())
+        text = re.sub(r"\n{3,}", "\n\n", text).strip()
+        if text:
+            pages[index].text, pages[index].route = unicodedata.normalize("NFC", text), LAYOUT
 
 
 def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: float) -> PdfExtraction:
@@ -636,6 +753,9 @@ def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: floa
 RULE = 2.5  # points: a path at most this thick is a rule
 SNAP = 2.0  # points: rules closer than this are the same rule
 MAX_VECTORS = 2000  # pages with more vector paths are drawings or maps; no table search there
+MAX_PATH_ITEMS = 20_000  # line-art items (lines, rectangles, curves) beyond which a page is a drawing
+MIN_RULE_WIDTH = 80.0  # points: the narrowest rule that bounds a table
+PROSE_CHARS = 25  # median characters per line of a running-text block
 MAX_CELL_CHARS = 200  # a "table" whose cells average more text than this is a frame around paragraphs
 
 Segment = tuple[float, float, float]  # (position across, start, end): y, x0, x1 for horizontal rules
@@ -643,7 +763,7 @@ Segment = tuple[float, float, float]  # (position across, start, end): y, x0, x1
 
 def _looks_ruled(vectors: list[tuple[float, float, float, float]], area: float) -> bool:
     """Cheap test on the paths MuPDF reported with the text: enough thin rules or boxes for a ruled table."""
-    if not 3 <= len(vectors) <= MAX_VECTORS:
+    if not 2 <= len(vectors) <= MAX_VECTORS:
         return False
     rules = boxes = 0
     for x0, y0, x1, y1 in vectors:
@@ -652,7 +772,7 @@ def _looks_ruled(vectors: list[tuple[float, float, float, float]], area: float) 
             rules += 1
         elif w > RULE and h > RULE and w * h < area / 2:
             boxes += 1
-    return rules + boxes >= 4
+    return rules + boxes >= 2
 
 
 def _segments(drawings: list[dict], page: _Page) -> tuple[list[Segment], list[Segment]]:
@@ -673,7 +793,11 @@ def _segments(drawings: list[dict], page: _Page) -> tuple[list[Segment], list[Se
             hs.extend(((y0, x0, x1), (y1, x0, x1)))
             vs.extend(((x0, y0, y1), (x1, y0, y1)))
 
+    items = 0
     for path in drawings:
+        items += len(path["items"])
+        if items > MAX_PATH_ITEMS:  # a drawing, a map or outlined text, not a table grid
+            return [], []
         for item in path["items"]:
             if item[0] == "l":
                 (ax, ay), (bx, by) = item[1], item[2]
@@ -804,6 +928,72 @@ def _ruled_tables(page: _Page, pdf_page: Any) -> None:
         table = _markdown(_fill_grid(xs, ys, inside))
         if table:
             _place_table(page, _Block(xs[0], ys[0], xs[-1], ys[-1], [], table), inside)
+    _open_tables(page, hs, vs)
+
+
+def _open_tables(page: _Page, hs: list[Segment], vs: list[Segment]) -> None:
+    """Tables ruled only across (LaTeX booktabs: a rule above, one under the header, one below): three or more
+    horizontal rules of the same extent, no vertical rule across them, at least four lines of text between them
+    and none of running text, in columns separated by gutters that run through all rows below the header rule.
+    Each text row is a table row; a row that starts in lowercase continues the cells of the row above."""
+    wide = sorted((h for h in hs if h[2] - h[1] >= MIN_RULE_WIDTH), key=lambda h: h[0])
+    groups: list[list[Segment]] = []
+    for rule in wide:
+        for group in groups:
+            if abs(group[0][1] - rule[1]) <= 2 * SNAP and abs(group[0][2] - rule[2]) <= 2 * SNAP:
+                group.append(rule)
+                break
+        else:
+            groups.append([rule])
+    prose = _prose_lines(page.blocks)
+    for group in groups:
+        if len(group) < 3 or group[-1][0] - group[0][0] < 10:
+            continue
+        top, bottom, x0, x1 = group[0][0], group[-1][0], min(g[1] for g in group), max(g[2] for g in group)
+        if any(x0 - SNAP <= x <= x1 + SNAP and min(y1, bottom) - max(y0, top) > (bottom - top) / 2 for x, y0, y1 in vs):
+            continue  # a frame, a grid or a chart's axes: not a table ruled only across
+        lines = [
+            line for block in page.blocks for line in block.lines if _within(line, x0 - SNAP, top, x1 + SNAP, bottom)
+        ]
+        if (
+            len(lines) < 4
+            or any(id(line) in prose for line in lines)
+            or any(
+                b.table is not None and b.y0 < bottom and top < b.y1 and b.x0 < x1 and x0 < b.x1 for b in page.blocks
+            )
+        ):
+            continue
+        header_end = group[1][0]
+        body = [line for line in lines if (line.y0 + line.y1) / 2 > header_end] or lines
+        xs = _gutters(body, x0, x1)
+        if len(xs) < 3:
+            continue
+        rows: list[list[str]] = []
+        for text_row in _text_rows([(line.y0, line.y1, line) for line in lines]):
+            cells = [[] for _ in range(len(xs) - 1)]
+            for _, _, line in sorted(text_row, key=lambda item: item[2].x0):
+                column = max(0, min(len(xs) - 2, bisect.bisect(xs, (line.x0 + line.x1) / 2) - 1))
+                cells[column].append(line.text)
+            row = [" ".join(c) for c in cells]
+            first = next((c for c in row if c), "")
+            if rows and first[:1].islower():
+                rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], row)]
+            else:
+                rows.append(row)
+        table = _markdown(rows)
+        if table:
+            _place_table(page, _Block(x0, top, x1, bottom, [], table), lines)
+
+
+def _gutters(lines: list[_Line], x0: float, x1: float) -> list[float]:
+    """Column edges from x0 to x1: the middles of the gaps of at least COLUMN_GAP points that no line crosses."""
+    spans = sorted((line.x0, line.x1) for line in lines)
+    edges, end = [x0], spans[0][1]
+    for start, stop in spans[1:]:
+        if start > end + COLUMN_GAP:
+            edges.append((start + end) / 2)
+        end = max(end, stop)
+    return [*edges, x1]
 
 
 def _within(line: _Line, x0: float, y0: float, x1: float, y1: float) -> bool:
@@ -828,7 +1018,8 @@ def _place_table(page: _Page, table: _Block, lines: list[_Line]) -> None:
 def _aligned_tables(page: _Page) -> None:
     """Find tables without rules: runs of at least three text rows of three or more short, spread-out cells
     (MuPDF makes each cell its own line). Read by the XY-cut they would come out column by column."""
-    lines = [line for block in page.blocks for line in block.lines]
+    prose = _prose_lines(page.blocks)
+    lines = [line for block in page.blocks for line in block.lines if id(line) not in prose]
     rows = [[item[2] for item in row] for row in _text_rows([(line.y0, line.y1, line) for line in lines])]
     region: list[list[_Line]] = []
     misses = 0
@@ -846,6 +1037,23 @@ def _aligned_tables(page: _Page) -> None:
             region, misses = [], 0
 
 
+def _prose_lines(blocks: list[_Block]) -> set[int]:
+    """Ids of the lines of running-text blocks: three or more lines, most of them filling the block's width,
+    of sentence length. A column of prose beside a figure or a table must not be read as table cells, nor
+    the narrow columns of a newspaper as a table's columns."""
+    out: set[int] = set()
+    for block in blocks:
+        lines = block.lines
+        if len(lines) < 3:
+            continue
+        width = block.x1 - block.x0
+        full = sum(line.x1 - line.x0 >= 0.85 * width for line in lines)
+        lengths = sorted(len(line.text) for line in lines)
+        if full >= 0.6 * len(lines) and lengths[len(lengths) // 2] >= PROSE_CHARS:
+            out.update(id(line) for line in lines)
+    return out
+
+
 def _table_row(row: list[_Line]) -> bool:
     if len(row) < 3:
         return False
@@ -856,7 +1064,8 @@ def _table_row(row: list[_Line]) -> bool:
 
 
 def _place_aligned(page: _Page, rows: list[list[_Line]]) -> None:
-    """Columns where few table rows have text (so one cell spanning two columns does not merge them)."""
+    """A Markdown table from the rows; column edges where the share of table rows with text there changes
+    across a tenth (so one cell spanning two columns does not merge them)."""
     x0 = min(line.x0 for row in rows for line in row)
     x1 = max(line.x1 for row in rows for line in row)
     width = int(x1 - x0) + 2
@@ -867,6 +1076,9 @@ def _place_aligned(page: _Page, rows: list[list[_Line]]) -> None:
             for x in range(int(line.x0 - x0), int(line.x1 - x0) + 1):
                 cover[x] += 1
     limit = 0.1 * len(table_rows)
+    # lines wholly outside the table's columns (a caption or prose beside the table that shares its rows) stay out
+    rows = [[line for line in row if max(cover[int(line.x0 - x0) : int(line.x1 - x0) + 1]) > limit] for row in rows]
+    rows = [row for row in rows if row]
     edges = [x0 + x for x in range(1, width) if (cover[x] > limit) != (cover[x - 1] > limit) and cover[x] > limit]
     xs = [-math.inf, *edges, math.inf]
     cells = [

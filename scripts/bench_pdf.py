@@ -1,0 +1,329 @@
+"""Side-by-side benchmark of PDF text extraction: corpus.pdf.extract_pdf, plain PyMuPDF `page.get_text()` and
+pymupdf4llm's layout mode (`to_markdown(header=False, footer=False)`, PyMuPDF 2.0's bundled layout model).
+
+Reports, in one run:
+- speed: pages per CPU-second (= pages/s per core) and wall-clock, with the one-off `import pymupdf` (which
+  loads the layout model) measured apart and excluded. extract_pdf and get_text run over all PDFs; pymupdf4llm
+  (about a page per second) runs over a subset: the first --llm-doc-pages pages of each PDF, PDFs in name
+  order, until --llm-pages pages; the three methods are also timed on that same subset for the ratios.
+  pymupdf4llm runs in a forked child with a per-document --llm-timeout (a single map page took minutes in the
+  research), a timed-out document counting its pages as without text and the timeout as its time.
+- usable text: share of PDFs and pages whose text has at least 20 non-space characters, under a third of them
+  garbled (U+FFFD, private use, control characters); the same rule for every method.
+- quality: pass rates of the hand-annotated page checks (tests/pdf_annotations.json, rules in
+  tests/pdf_checks.py) for each method; pymupdf4llm runs on every annotated page.
+
+Example: python scripts/bench_pdf.py --llm-pages 150
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import re
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.pdf_checks import describe, load_annotations, run_check  # noqa: E402
+
+DEFAULT_PDF_DIR = Path(os.environ.get("CORPUS_SHARED_DATA", ROOT.parent / "shared" / "data")) / "pdf"
+MIN_CHARS = 20
+_GARBLED = re.compile("[\ufffd\ue000-\uf8ff\x00-\x08\x0e-\x1f]")
+_MARKUP = re.compile(r"[|*_#`\-]+|<br>")
+
+
+def usable(text: str) -> bool:
+    """A page's text is usable: enough characters, few of them garbled (the same rule for every method)."""
+    text = _MARKUP.sub(" ", text)
+    chars = len(text) - sum(text.count(c) for c in " \n\t\r")
+    return chars >= MIN_CHARS and len(_GARBLED.findall(text)) < chars / 3
+
+
+# ------------------------------------------------------------------------------------------------ methods
+
+
+def run_ours(data: bytes, max_pages: int) -> tuple[list[str], dict[str, Any]]:
+    from corpus.pdf import extract_pdf
+
+    result = extract_pdf(data, max_pages=max_pages)
+    bounds = [0, *result.page_ends]
+    pages = [result.text[bounds[i] : bounds[i + 1]] for i in range(len(result.page_ends))]
+    return pages, {"status": result.status, "routes": result.routes}
+
+
+def run_plain(data: bytes, max_pages: int) -> tuple[list[str], dict[str, Any]]:
+    import pymupdf
+
+    try:
+        with pymupdf.open(stream=data, filetype="pdf") as doc:
+            if doc.needs_pass:
+                return [], {"status": "encrypted"}
+            pages = []
+            for index in range(min(doc.page_count, max_pages)):
+                try:
+                    pages.append(doc[index].get_text())
+                except Exception:
+                    pages.append("")
+            return pages, {"status": "ok"}
+    except Exception as exc:
+        return [], {"status": f"error:{type(exc).__name__}"}
+
+
+def llm_pages(data: bytes, pages: list[int]) -> list[str]:
+    """pymupdf4llm layout mode, one text per requested page (empty where it produced nothing)."""
+    import pymupdf
+    import pymupdf4llm
+
+    with pymupdf.open(stream=data, filetype="pdf") as doc:
+        if doc.needs_pass:
+            return [""] * len(pages)
+        pages = [p for p in pages if p < doc.page_count]
+        chunks = pymupdf4llm.to_markdown(
+            doc, pages=pages, header=False, footer=False, use_ocr=False, page_chunks=True, show_progress=False
+        )
+    by_page = {c["metadata"].get("page_number", 0) - 1: c["text"] for c in chunks}
+    return [by_page.get(p, "") for p in pages]
+
+
+def _llm_worker(conn: Any) -> None:
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        path, pages = job
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            texts, error = llm_pages(Path(path).read_bytes(), pages), None
+        except Exception as exc:
+            texts, error = [], f"{type(exc).__name__}: {exc}"
+        conn.send((texts, time.process_time() - cpu, time.perf_counter() - wall, error))
+
+
+class LlmRunner:
+    """pymupdf4llm in a forked child (pymupdf already imported, so the fork shares it), killed and replaced when a
+    document runs past the timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.context = multiprocessing.get_context("fork")
+        self.process: Any = None
+        self.conn: Any = None
+
+    def _start(self) -> None:
+        self.conn, child = self.context.Pipe()
+        self.process = self.context.Process(target=_llm_worker, args=(child,), daemon=True)
+        self.process.start()
+
+    def run(self, path: Path, pages: list[int]) -> tuple[list[str], float, float, str | None]:
+        if self.process is None or not self.process.is_alive():
+            self._start()
+        self.conn.send((str(path), pages))
+        if self.conn.poll(self.timeout):
+            return self.conn.recv()
+        self.process.kill()
+        self.process.join()
+        self.process = None
+        return [""] * len(pages), self.timeout, self.timeout, f"timeout after {self.timeout:.0f} s"
+
+    def close(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.conn.send(None)
+            self.process.join(5)
+
+
+# ------------------------------------------------------------------------------------------------ measuring
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.pages = self.cpu = self.wall = 0.0
+        self.docs = self.docs_usable = self.pages_usable = 0
+        self.errors: list[str] = []
+
+    def add(self, texts: list[str], cpu: float, wall: float) -> None:
+        self.docs += 1
+        self.pages += len(texts)
+        self.cpu += cpu
+        self.wall += wall
+        good = sum(map(usable, texts))
+        self.pages_usable += good
+        self.docs_usable += good > 0
+
+    def rate(self) -> float:
+        return self.pages / self.cpu if self.cpu else 0.0
+
+    def line(self, name: str) -> str:
+        wall_rate = self.pages / self.wall if self.wall else 0.0
+        return (
+            f"  {name:<22} {self.docs:>5} {int(self.pages):>6} {self.cpu:>8.2f} {self.wall:>8.2f} "
+            f"{self.rate():>10.1f} {wall_rate:>8.1f}"
+        )
+
+
+def timed(fn: Any, *args: Any) -> tuple[Any, float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = fn(*args)
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def share(part: float, whole: float) -> str:
+    return f"{part:.0f}/{whole:.0f} ({100 * part / whole:.1f}%)" if whole else "0/0"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pdf-dir", type=Path, default=DEFAULT_PDF_DIR, help="folder searched for *.pdf")
+    parser.add_argument("--max-pages", type=int, default=500, help="pages per PDF for extract_pdf and get_text")
+    parser.add_argument("--llm-pages", type=int, default=150, help="page budget of the pymupdf4llm speed subset")
+    parser.add_argument("--llm-doc-pages", type=int, default=4, help="first pages of each PDF in that subset")
+    parser.add_argument("--llm-timeout", type=float, default=60.0, help="seconds per document for pymupdf4llm")
+    parser.add_argument("--no-llm", action="store_true", help="skip pymupdf4llm entirely")
+    parser.add_argument("--show-failures", action="store_true", help="list every failed annotation check")
+    args = parser.parse_args(argv)
+
+    print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
+    files = sorted(args.pdf_dir.rglob("*.pdf"))
+    if not files:
+        print(f"no PDFs under {args.pdf_dir}")
+        return 1
+    _, cpu, wall = timed(__import__, "pymupdf")
+    print(f"import pymupdf (loads the layout model): {wall:.2f} s wall, {cpu:.2f} s CPU -- excluded from rates")
+    if not args.no_llm:
+        if "pymupdf4llm" in sys.modules:
+            print("import pymupdf4llm: already loaded by `import pymupdf` (its layout package imports it)")
+        else:
+            _, cpu, wall = timed(__import__, "pymupdf4llm")
+            print(f"import pymupdf4llm: {wall:.2f} s wall, {cpu:.2f} s CPU -- excluded from rates")
+    from corpus.pdf import extract_pdf
+
+    extract_pdf(b"%PDF-1.4\n")  # the extractor's own one-off set-up
+    blobs = {path: path.read_bytes() for path in files}
+    print(f"corpus: {len(files)} PDFs under {args.pdf_dir}, {sum(map(len, blobs.values())) / 1e6:.1f} MB")
+
+    # ---- all PDFs: extract_pdf and get_text
+    ours, plain = Tally(), Tally()
+    ours_pages: dict[Path, list[str]] = {}
+    statuses: Counter[str] = Counter()
+    routes: Counter[str] = Counter()
+    for path, data in blobs.items():
+        (texts, info), cpu, wall = timed(run_ours, data, args.max_pages)
+        ours.add(texts, cpu, wall)
+        ours_pages[path] = texts
+        statuses[info["status"]] += 1
+        routes.update(info["routes"])
+        (texts, _), cpu, wall = timed(run_plain, data, args.max_pages)
+        plain.add(texts, cpu, wall)
+    header = f"  {'method':<22} {'PDFs':>5} {'pages':>6} {'CPU s':>8} {'wall s':>8} {'pages/s/core':>10} {'pages/s':>8}"
+    print("\nspeed, all PDFs (pages/s/core = pages per CPU-second of this process)")
+    print(header)
+    print(ours.line("extract_pdf"))
+    print(plain.line("page.get_text()"))
+    print(f"  get_text / extract_pdf speed: {plain.rate() / ours.rate():.1f}x" if ours.rate() else "")
+
+    # ---- the pymupdf4llm subset, all three methods
+    llm_runner = None if args.no_llm else LlmRunner(args.llm_timeout)
+    subset: list[tuple[Path, int]] = []
+    budget = args.llm_pages
+    for path in files:
+        if budget <= 0:
+            break
+        texts = ours_pages[path]
+        count = min(len(texts) or 1, args.llm_doc_pages, budget)
+        subset.append((path, count))
+        budget -= count
+    if llm_runner is not None:
+        s_ours, s_plain, s_llm = Tally(), Tally(), Tally()
+        timeouts = []
+        for path, count in subset:
+            (texts, _), cpu, wall = timed(run_ours, blobs[path], count)
+            s_ours.add(texts, cpu, wall)
+            (texts, _), cpu, wall = timed(run_plain, blobs[path], count)
+            s_plain.add(texts, cpu, wall)
+            texts, cpu, wall, error = llm_runner.run(path, list(range(count)))
+            s_llm.add(texts[:count], cpu, wall)
+            if error and error.startswith("timeout"):
+                timeouts.append(path.name)
+        print(
+            f"\nspeed, pymupdf4llm subset: first <= {args.llm_doc_pages} pages of {len(subset)} PDFs "
+            f"(--llm-pages {args.llm_pages}), same pages for all three"
+        )
+        print(header)
+        print(s_ours.line("extract_pdf"))
+        print(s_plain.line("page.get_text()"))
+        print(s_llm.line("pymupdf4llm layout"))
+        if timeouts:
+            print(f"  pymupdf4llm timeouts (> {args.llm_timeout:.0f} s, pages counted empty): {', '.join(timeouts)}")
+        if s_llm.rate():
+            print(
+                f"  extract_pdf / pymupdf4llm speed: {s_ours.rate() / s_llm.rate():.1f}x per core "
+                f"(target >= 10x); get_text / pymupdf4llm: {s_plain.rate() / s_llm.rate():.1f}x"
+            )
+
+    # ---- usable text
+    print("\nusable text (>= 20 non-space chars per page, < 1/3 garbled), all PDFs:")
+    for name, tally in (("extract_pdf", ours), ("page.get_text()", plain)):
+        docs, pages = share(tally.docs_usable, tally.docs), share(tally.pages_usable, tally.pages)
+        print(f"  {name:<16} PDFs {docs}, pages {pages}")
+    print(f"  extract_pdf statuses: {dict(statuses.most_common())}")
+    print(f"  extract_pdf page routes: {dict(routes.most_common())}")
+    if llm_runner is not None:
+        print(
+            f"  on the pymupdf4llm subset: extract_pdf pages {share(s_ours.pages_usable, s_ours.pages)}, "
+            f"get_text {share(s_plain.pages_usable, s_plain.pages)}, "
+            f"pymupdf4llm {share(s_llm.pages_usable, s_llm.pages)}"
+        )
+
+    # ---- annotation checks
+    annotations = load_annotations()
+    methods = ["extract_pdf", "page.get_text()"] + ([] if llm_runner is None else ["pymupdf4llm layout"])
+    results: dict[str, Counter[str]] = {m: Counter() for m in methods}
+    totals: Counter[str] = Counter()
+    failures: dict[str, list[str]] = {m: [] for m in methods}
+    import pymupdf
+
+    for entry in annotations:
+        path = args.pdf_dir / entry["pdf"]
+        if path not in blobs:
+            print(f"  (missing annotated PDF {entry['pdf']}, skipped)")
+            continue
+        page = entry["page"]
+        texts = {"extract_pdf": (ours_pages[path][page : page + 1] or [""])[0]}
+        with pymupdf.open(stream=blobs[path], filetype="pdf") as doc:
+            texts["page.get_text()"] = doc[page].get_text()
+        if llm_runner is not None:
+            llm_texts, _, _, _ = llm_runner.run(path, [page])
+            texts["pymupdf4llm layout"] = (llm_texts or [""])[0]
+        for check in entry["checks"]:
+            totals[check["type"]] += 1
+            for method in methods:
+                if run_check(texts[method], check):
+                    results[method][check["type"]] += 1
+                else:
+                    failures[method].append(f"{entry['pdf']} p{page}: {describe(check)}")
+    if llm_runner is not None:
+        llm_runner.close()
+    kinds = sorted(totals)
+    print(f"\nannotation checks: {len(annotations)} pages, {sum(totals.values())} checks (tests/pdf_annotations.json)")
+    print(f"  {'method':<22} " + " ".join(f"{k + ' /' + str(totals[k]):>12}" for k in kinds) + f" {'total':>14}")
+    for method in methods:
+        passed = sum(results[method].values())
+        cells = " ".join(f"{results[method][k]:>12}" for k in kinds)
+        print(f"  {method:<22} {cells} {passed:>5} ({100 * passed / sum(totals.values()):.0f}%)")
+    for method in methods:
+        if args.show_failures or method == "extract_pdf":
+            print(f"\nfailed checks, {method} ({len(failures[method])}):")
+            for line in failures[method]:
+                print("  " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
