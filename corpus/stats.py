@@ -28,7 +28,7 @@ def _funnel(removed: Counter, removed_by_reason: dict[str, Counter], records: in
                 "step": step,
                 "in": remaining,
                 "out": out,
-                "removed": dict(removed_by_reason.get(step, Counter()).most_common()),
+                "removed": _ranked(removed_by_reason.get(step, Counter())),
             }
         )
         remaining = out
@@ -74,9 +74,9 @@ def summarize(rows: Iterable[Row], source_path: str | None = None) -> dict[str, 
             "skipped": status[STATUS_SKIPPED],
             "kept_chars": kept_chars,
             "funnel": _funnel(removed, reasons, documents),
-            "skipped_reasons": dict(skipped.most_common()),
-            "languages": {"kept": dict(languages_kept.most_common()), "identified": dict(languages_all.most_common())},
-            "charsets": dict(charsets.most_common()),
+            "skipped_reasons": _ranked(skipped),
+            "languages": {"kept": _ranked(languages_kept), "identified": _ranked(languages_all)},
+            "charsets": _ranked(charsets),
         }
     )
     return out
@@ -93,3 +93,8 @@ def build(rows: list[Row], inputs: list[str]) -> tuple[dict[str, Any], dict[str,
     merged = summarize(rows)
     merged["shards"] = len(inputs)
     return merged, shards
+
+
+def _ranked(counter: Counter) -> dict:
+    """Largest count first; equal counts by key, whatever order Spark returned the groups in."""
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))))

@@ -56,7 +56,7 @@ def run_stats(spark: SparkSession, output: str, run: dict) -> dict:
     merged, shards = build(rows, run["inputs"])
 
     # A few examples of every removal reason, for auditors (deterministic: the smallest ids).
-    window = Window.partitionBy("removed_by", "reason").orderBy("id")
+    window = Window.partitionBy("removed_by", "reason").orderBy("id", "source_path", "source_offset")
     samples = (
         df.where(F.col("status") == "removed")
         .withColumn("n", F.row_number().over(window))
@@ -70,7 +70,7 @@ def run_stats(spark: SparkSession, output: str, run: dict) -> dict:
             "source_offset",
             F.substring("text", 1, 300).alias("text"),
         )
-        .orderBy("removed_by", "reason", "id")
+        .orderBy("removed_by", "reason", "id", "source_path", "source_offset")
         .collect()
     )
     merged["samples"] = [s.asDict() for s in samples]
