@@ -24,7 +24,7 @@ from corpus.filters import Filter
 from corpus.inputs import crawl_name
 from corpus.lid import language_identifier
 from corpus.pdf import PdfExtraction, extract_pdf, is_pdf_record, truncation_reason
-from corpus.pipeline import FILTERS, filter_params, status_allowed
+from corpus.pipeline import FILTERS, filter_params, read_error_document, record_document, status_allowed
 from corpus.refetch import RefetchItem
 from corpus.sandbox import Crashed, Failed, MemoryLimit, Ok, Sandbox, Timeout
 from corpus.schema import STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED
@@ -108,21 +108,11 @@ class PdfPipeline:
         crawl = crawl_name(path, self.config.crawl)
         for item in records if records is not None else iter_records(path):
             if isinstance(item, ReadError):
-                yield Document(
-                    id=f"<urn:corpus:read-error:{item.path}@{item.offset}>",
-                    text=None,
-                    url=None,
-                    crawl=crawl,
-                    source_path=item.path,
-                    source_offset=item.offset,
-                    removed_by="reader",
-                    reason=f"error:{item.kind}",
-                    status=STATUS_REMOVED,
-                )
+                yield read_error_document(item, crawl)
                 continue
             if item.rec_type not in CONTENT_RECORDS:
                 continue
-            doc = self._document(item, crawl)
+            doc = record_document(item, crawl)
             try:
                 self.process_record(item, doc, extract)
             except Exception as exc:  # a bug or a surprise in a dependency: one document, never the task
@@ -137,19 +127,6 @@ class PdfPipeline:
                 yield RefetchItem(doc.url, doc.id, doc.reason or "truncated")
 
     # -- one record -----------------------------------------------------------------------------------------
-    def _document(self, rec: WarcRecord, crawl: str) -> Document:
-        return Document(
-            id=rec.record_id,
-            text=None,
-            url=rec.url,
-            crawl=crawl,
-            fetch_time=rec.date,
-            content_type=rec.payload_type,
-            source_path=rec.path,
-            source_offset=rec.offset,
-            http_status=rec.http_status,
-        )
-
     @staticmethod
     def _remove(doc: Document, step: str, reason: str) -> Document:
         doc.removed_by, doc.reason, doc.status = step, reason, STATUS_REMOVED

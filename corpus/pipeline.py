@@ -80,6 +80,36 @@ def status_allowed(status: int | None, allowed: list[str]) -> bool:
     return any(code == a or (a.endswith("xx") and code[0] == a[0]) for a in allowed)
 
 
+def read_error_document(error: ReadError, crawl: str) -> Document:
+    """The removed row that stands for an unreadable record or file (every recipe writes the same one)."""
+    return Document(
+        id=f"<urn:corpus:read-error:{error.path}@{error.offset}>",
+        text=None,
+        url=None,
+        crawl=crawl,
+        source_path=error.path,
+        source_offset=error.offset,
+        removed_by="reader",
+        reason=f"error:{error.kind}",
+        status=STATUS_REMOVED,
+    )
+
+
+def record_document(rec: WarcRecord, crawl: str) -> Document:
+    """A document for a WARC record, with its provenance and no text yet."""
+    return Document(
+        id=rec.record_id,
+        text=None,
+        url=rec.url,
+        crawl=crawl,
+        fetch_time=rec.date,
+        content_type=rec.payload_type,
+        source_path=rec.path,
+        source_offset=rec.offset,
+        http_status=rec.http_status,
+    )
+
+
 class HtmlPipeline:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -115,17 +145,7 @@ class HtmlPipeline:
         crawl = crawl_name(path, self.config.crawl)
         for item in records if records is not None else iter_records(path):
             if isinstance(item, ReadError):
-                yield Document(
-                    id=f"<urn:corpus:read-error:{item.path}@{item.offset}>",
-                    text=None,
-                    url=None,
-                    crawl=crawl,
-                    source_path=item.path,
-                    source_offset=item.offset,
-                    removed_by="reader",
-                    reason=f"error:{item.kind}",
-                    status=STATUS_REMOVED,
-                )
+                yield read_error_document(item, crawl)
                 continue
             if item.rec_type not in CONTENT_RECORDS:
                 continue
@@ -138,17 +158,7 @@ class HtmlPipeline:
 
     # -- one record -----------------------------------------------------------------------------------------
     def _document(self, rec: WarcRecord, crawl: str) -> Document:
-        return Document(
-            id=rec.record_id,
-            text=None,
-            url=rec.url,
-            crawl=crawl,
-            fetch_time=rec.date,
-            content_type=rec.payload_type,
-            source_path=rec.path,
-            source_offset=rec.offset,
-            http_status=rec.http_status,
-        )
+        return record_document(rec, crawl)
 
     def _remove(self, doc: Document, step: str, reason: str | BaseException) -> Document:
         if isinstance(reason, BaseException):
