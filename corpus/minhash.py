@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import regex
 import xxhash
 from datatrove.utils.text import PUNCTUATION
@@ -76,19 +78,19 @@ def simplify_text_2024(text: str) -> str:
 
 
 def _sha1_64(shingle: str) -> int:
-    return int.from_bytes(hashlib.sha1(shingle.encode("utf-8")).digest()[:8], "little")
+    return int.from_bytes(hashlib.sha1(shingle.encode("utf-8", "surrogatepass")).digest()[:8], "little")
 
 
 def _sha1_32(shingle: str) -> int:
-    return int.from_bytes(hashlib.sha1(shingle.encode("utf-8")).digest()[:4], "little")
+    return int.from_bytes(hashlib.sha1(shingle.encode("utf-8", "surrogatepass")).digest()[:4], "little")
 
 
 def _xxhash_64(shingle: str) -> int:
-    return xxhash.xxh64_intdigest(shingle.encode("utf-8"))
+    return xxhash.xxh64_intdigest(shingle.encode("utf-8", "surrogatepass"))
 
 
 def _xxhash_32(shingle: str) -> int:
-    return xxhash.xxh32_intdigest(shingle.encode("utf-8"))
+    return xxhash.xxh32_intdigest(shingle.encode("utf-8", "surrogatepass"))
 
 
 HASH_FUNCTIONS = {
@@ -138,6 +140,25 @@ _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)  # split
 _S30, _S27, _S31, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
 
 
+def _ngram_hashes(h: np.ndarray, n: int) -> np.ndarray:
+    """The hash of every window of `n` consecutive word hashes: a polynomial in the words' hashes, then
+    splitmix64's finalizer (len(h) - n + 1 values; none when there are fewer than n words)."""
+    m = len(h) - n + 1
+    if m <= 0:
+        return np.empty(0, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        acc = h[:m].copy()
+        for j in range(1, n):
+            acc *= _MIX
+            acc += h[j : j + m]
+        acc ^= acc >> _S30
+        acc *= _M1
+        acc ^= acc >> _S27
+        acc *= _M2
+        acc ^= acc >> _S31
+    return acc
+
+
 class MinHasher:
     """Signatures and band keys for documents; one per Python worker (`minhasher()`)."""
 
@@ -184,20 +205,7 @@ class MinHasher:
                 h = np.frombuffer(packed, dtype=np.uint64)
             else:
                 h = np.fromiter(map(self._word_hash.__getitem__, self.splitter.words(" ".join(chunks))), np.uint64)
-            m = len(h) - n + 1
-            if m <= 0:
-                return np.empty((0, 1), dtype=np.uint64)
-            with np.errstate(over="ignore"):
-                acc = h[:m].copy()
-                for j in range(1, n):
-                    acc *= _MIX
-                    acc += h[j : j + m]
-                acc ^= acc >> _S30
-                acc *= _M1
-                acc ^= acc >> _S27
-                acc *= _M2
-                acc ^= acc >> _S31
-            return acc.reshape(-1, 1)
+            return _ngram_hashes(h, n).reshape(-1, 1)
         # datatrove's way: hash the string " ".join(words[i:i+n]) of every n-gram.
         words = self.splitter.words(" ".join(chunks))
         m = len(words) - n + 1
@@ -217,13 +225,18 @@ class MinHasher:
         return None if shingles.size == 0 else self.signatures([shingles.ravel()])[0]
 
     def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
-        """Signatures of several documents at once, shape (documents, num_hashes): all their shingle hashes go
-        through the hash functions in one numpy pass, and `minimum.reduceat` takes each document's minima
-        (cheaper than one small pass per document). Every set must be non-empty."""
+        """Signatures of several documents at once, shape (documents, num_hashes). Every set must be
+        non-empty."""
         lengths = [len(s) for s in shingle_sets]
         offsets = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=offsets[1:])
-        h = np.concatenate(shingle_sets).reshape(1, -1)
+        return self._signatures(np.concatenate(shingle_sets), offsets)
+
+    def _signatures(self, shingles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Signatures of documents whose shingle hashes are concatenated in `shingles`, document i starting at
+        `offsets[i]` (increasing: no empty document): all hashes go through the hash functions in one numpy
+        pass and `minimum.reduceat` takes each document's minima (cheaper than one small pass per document)."""
+        h = shingles.reshape(1, -1)
         if self.params.permutation == "mersenne":
             with np.errstate(over="ignore"):
                 x = self.a.T * h  # wraps modulo 2**64 before the modulo, as datatrove's does
@@ -244,35 +257,90 @@ class MinHasher:
         bands = signature.reshape(self.params.num_buckets, self.params.hashes_per_bucket)
         return [xxhash.xxh3_128_digest(band.tobytes()) for band in bands]
 
-    def keys(self, texts: list[str], max_shingles: int = 4096) -> list[tuple[bytes, list[bytes] | None]]:
+    def keys(
+        self, texts: list[str], max_shingles: int = 4096, slice_chars: int = 1 << 21
+    ) -> list[tuple[bytes, list[bytes] | None]]:
         """What the dedup stage needs of each document, normalizing it once: a 128-bit hash of its normalized
         words (equal for exact duplicates up to case, punctuation, digits, diacritics and spacing) and its band
-        keys (None when it has fewer than n_grams words). Signatures are computed in groups of documents of
-        about `max_shingles` shingles: big enough to amortize numpy's per-call cost, small enough that the
-        (hashes x shingles) matrix stays in cache (measured: 4096 is about 30 % faster than 65536)."""
+        keys (None when it has fewer than n_grams words); the same values as `signature` and `band_keys`, per
+        document. Signatures are computed in groups of documents of about `max_shingles` shingles: big enough
+        to amortize numpy's per-call cost, small enough that the (hashes x shingles) matrix stays in cache
+        (measured: 4096 is about 30 % faster than 65536). Long lists go by slices of about `slice_chars`
+        characters, whose arrays stay in cache (measured: 2 MB slices about 1.7x faster than 70 MB)."""
         out: list[tuple[bytes, list[bytes] | None]] = []
-        group: list[tuple[int, np.ndarray]] = []
-        pending = 0
-
-        def flush() -> None:
-            nonlocal pending
-            if group:
-                for (index, _), signature in zip(group, self.signatures([s for _, s in group])):
-                    out[index] = (out[index][0], self.band_keys(signature))
-                group.clear()
-                pending = 0
-
-        for text in texts:
-            chunks = self.chunks(text)
-            out.append((xxhash.xxh3_128_digest(" ".join(chunks).encode("utf-8", "surrogatepass")), None))
-            shingles = self.shingles(text, chunks).ravel()
-            if shingles.size:
-                group.append((len(out) - 1, shingles))
-                pending += shingles.size
-                if pending >= max_shingles:
-                    flush()
-        flush()
+        start = size = 0
+        for end, text in enumerate(texts, 1):
+            size += len(text)
+            if size >= slice_chars or end == len(texts):
+                out += self._keys(texts[start:end], max_shingles)
+                start, size = end, 0
         return out
+
+    def _keys(self, texts: list[str], max_shingles: int) -> list[tuple[bytes, list[bytes] | None]]:
+        normalized, n_chunks = [], []
+        for text in texts:  # the chunk lists are not kept: a batch of them costs more in memory traffic
+            chunks = self.chunks(text)
+            normalized.append(" ".join(chunks))
+            n_chunks.append(len(chunks))
+        exact = [xxhash.xxh3_128_digest(s.encode("utf-8", "surrogatepass")) for s in normalized]
+        batch = self._batch_shingles(normalized, n_chunks) if self.params.shingle_hash == "words" else None
+        if batch is None:
+            sets = [self.shingles(text, s.split()).ravel() for text, s in zip(texts, normalized)]
+            batch = (np.concatenate(sets) if sets else np.empty(0, np.uint64), np.array([len(s) for s in sets]))
+        shingles, counts = batch
+        bands: list[list[bytes] | None] = [None] * len(texts)
+        ends = np.cumsum(counts)
+        docs = np.flatnonzero(counts)
+        # Consecutive documents with shingles, cut where the running shingle count crosses a multiple of
+        # max_shingles; their shingles are contiguous in `shingles`.
+        cuts = np.flatnonzero(np.diff(ends[docs] // max_shingles)) + 1
+        group_size = self.params.num_buckets
+        band_bytes = self.params.hashes_per_bucket * 8
+        for group in np.split(docs, cuts):
+            if len(group) == 0:
+                continue
+            starts = ends[group] - counts[group]
+            signatures = self._signatures(shingles[starts[0] : ends[group[-1]]], starts - starts[0])
+            blob = signatures.astype(np.uint64, copy=False).tobytes()
+            digests = [xxhash.xxh3_128_digest(blob[k : k + band_bytes]) for k in range(0, len(blob), band_bytes)]
+            for i, doc in enumerate(group.tolist()):
+                bands[doc] = digests[i * group_size : (i + 1) * group_size]
+        return list(zip(exact, bands))
+
+    def _batch_shingles(self, normalized: list[str], n_chunks: list[int]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The shingle hashes of a batch of normalized texts, concatenated, and each text's count; None when
+        this hashing has no per-chunk memo. Equal to `shingles` per text, but the batch's chunks are split
+        and deduplicated by Arrow in C, so Python looks up each distinct chunk once per batch rather than
+        every occurrence (that lookup was a third of the cost)."""
+        if self._chunk_hashes is None:
+            return None
+        chunk_counts = np.array(n_chunks, dtype=np.int64)
+        if not chunk_counts.any():
+            return np.empty(0, np.uint64), np.zeros(len(normalized), dtype=np.int64)
+        try:
+            joined = pa.array([" ".join(s for s in normalized if s)], pa.large_string())  # one string: fast to convert
+        except (pa.ArrowException, UnicodeEncodeError):  # lone surrogates: Arrow holds valid UTF-8 only
+            return None
+        encoded = pc.split_pattern(joined, " ").flatten().dictionary_encode()
+        packed = list(map(self._chunk_hashes.__getitem__, encoded.dictionary.to_pylist()))
+        indices = encoded.indices.to_numpy()
+        unique_hashes = np.frombuffer(b"".join(packed), dtype=np.uint64)
+        unique_lengths = np.fromiter(map(len, packed), dtype=np.int64, count=len(packed)) // 8
+        if (unique_lengths == 1).all():  # every chunk one word (the usual case)
+            words, n_words = unique_hashes[indices], chunk_counts
+        else:  # spaCy splits some chunks in several words: gather each chunk's run of hashes
+            lengths = unique_lengths[indices]
+            unique_starts = np.cumsum(unique_lengths) - unique_lengths
+            run_starts = np.cumsum(lengths) - lengths
+            words = unique_hashes[np.repeat(unique_starts[indices] - run_starts, lengths) + np.arange(lengths.sum())]
+            words_before = np.concatenate([[0], np.cumsum(lengths)])  # words before each chunk
+            n_words = np.diff(words_before[np.cumsum(chunk_counts)], prepend=0)
+        n = self.params.n_grams
+        windows = _ngram_hashes(words, n)
+        counts = np.maximum(n_words - n + 1, 0)
+        word_starts = np.cumsum(n_words) - n_words
+        window_starts = np.cumsum(counts) - counts
+        return windows[np.repeat(word_starts - window_starts, counts) + np.arange(counts.sum())], counts
 
 
 @cache

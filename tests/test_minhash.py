@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xxhash
 
 from corpus.minhash import MinHasher, MinhashParams, simplify_text, simplify_text_2024
 from corpus.synthetic import SyntheticCorpus, detection_probability, jaccard
@@ -88,3 +89,33 @@ def test_band_collisions_follow_the_s_curve(params):
     unrelated = [hasher.band_keys(hasher.signature(corpus.document())) for _ in range(200)]
     collisions = sum(any(x == y for x, y in zip(a, b)) for i, a in enumerate(unrelated) for b in unrelated[i + 1 :])
     assert collisions == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [MinhashParams(), MinhashParams(precision=32), MinhashParams(shingle_hash="sha1", permutation="mersenne")],
+    ids=["default", "32-bit", "datatrove-hashing"],
+)
+@pytest.mark.parametrize("compat", ["datatrove", "fineweb-2024"])
+def test_batch_keys_equal_per_document_signatures(params, compat):
+    """`keys` hashes a whole batch at once (Arrow splits and deduplicates the chunks); it must give every
+    document what `signature` and `band_keys` give it alone, whatever the batch and group boundaries."""
+    texts = [
+        *_texts(),
+        "cannot gonna wanna lemme 10km 5kg $100 US$ 3pm #tag @user :) e.g. i.e. ' s",  # spaCy splits these
+        "one two three four",  # too short for a 5-gram
+        "\ud800 lone surrogate in some words here today",  # not valid UTF-8: the per-document path
+    ]
+    hasher = MinHasher(params, compat)
+    expected = []
+    for text in texts:
+        signature = hasher.signature(text)
+        normalized = " ".join(hasher.chunks(text)).encode("utf-8", "surrogatepass")
+        bands = None if signature is None else hasher.band_keys(signature)
+        expected.append((xxhash.xxh3_128_digest(normalized), bands))
+    assert sum(keys is None for _, keys in expected) >= 3
+    for max_shingles, slice_chars in ((1, 1 << 21), (700, 5000), (4096, 1), (1 << 30, 1 << 30)):
+        assert hasher.keys(texts, max_shingles=max_shingles, slice_chars=slice_chars) == expected
+    assert hasher.keys(texts[-2:-1]) == expected[-2:-1]
+    assert hasher.keys([]) == []
+    assert hasher.keys(["", " "]) == [expected[SAMPLES.index("")]] * 2
