@@ -24,7 +24,14 @@ from corpus.filters import Filter
 from corpus.inputs import crawl_name
 from corpus.lid import language_identifier
 from corpus.pdf import PdfExtraction, extract_pdf, is_pdf_record, truncation_reason
-from corpus.pipeline import FILTERS, filter_params, read_error_document, record_document, status_allowed
+from corpus.pipeline import (
+    FILTERS,
+    filter_params,
+    first_removal,
+    read_error_document,
+    record_document,
+    status_allowed,
+)
 from corpus.refetch import RefetchItem
 from corpus.sandbox import Crashed, Failed, MemoryLimit, Ok, Sandbox, Timeout
 from corpus.schema import STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED
@@ -197,13 +204,10 @@ class PdfPipeline:
             elif not any(scores.get(lang, 0.0) > self.language_threshold for lang in self.languages):
                 reason = "low_score" if doc.language in self.languages else "other_language"
                 return self._remove(doc, "language", reason)
-        for flt in self.text_filters:
-            try:
-                keep, reason = flt.filter(doc)
-            except Exception as exc:
-                return self._remove(doc, flt.name, f"error:{type(exc).__name__}")
-            if not keep:
-                return self._remove(doc, flt.name, reason or flt.name)
+        removal = first_removal(doc, self.text_filters)
+        if removal is not None:
+            step, reason = removal
+            return self._remove(doc, step, reason if isinstance(reason, str) else f"error:{type(reason).__name__}")
         doc.status = STATUS_KEPT
         return doc
 

@@ -221,15 +221,24 @@ class HtmlPipeline:
         if not doc.text:
             return self._remove(doc, "extract", "empty")
 
-        for flt in self.text_filters:
-            try:
-                keep, reason = flt.filter(doc)
-            except Exception as exc:
-                return self._remove(doc, flt.name, exc)
-            if not keep:
-                return self._remove(doc, flt.name, reason or flt.name)
+        removal = first_removal(doc, self.text_filters)
+        if removal is not None:
+            return self._remove(doc, *removal)
         doc.status = STATUS_KEPT
         return doc
+
+
+def first_removal(doc: Document, filters: list[Filter]) -> tuple[str, str | BaseException] | None:
+    """The first of `filters` (in order) that removes `doc`: its name and its reason, or the exception it raised
+    (a filter's bug costs one document, not the task); None when every filter keeps it."""
+    for flt in filters:
+        try:
+            keep, reason = flt.filter(doc)
+        except Exception as exc:
+            return flt.name, exc
+        if not keep:
+            return flt.name, reason or flt.name
+    return None
 
 
 @cache

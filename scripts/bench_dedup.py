@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -151,7 +152,9 @@ def whole_dedup(n: int, work: Path) -> dict:
     counts = generate(n, data) if not data.exists() else json.loads((work / f"gen-{n}.json").read_text())
     (work / f"gen-{n}.json").write_text(json.dumps(counts))
     out, events = work / f"out-{n}", work / f"events-{n}"
-    events.mkdir(parents=True, exist_ok=True)
+    for old in (out, events):  # a finished output would make the run a no-op, old event logs add shuffle
+        shutil.rmtree(old, ignore_errors=True)
+    events.mkdir(parents=True)
     cmd = [
         str(Path(sys.executable).parent / "corpus"), "dedup", f"input={data}", f"output={out}",
         "spark.master=local[2]", "spark.driver.memory=6g", "spark.eventLog.enabled=true",
