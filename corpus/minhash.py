@@ -286,7 +286,7 @@ class MinHasher:
         batch = self._batch_shingles(normalized, n_chunks) if self.params.shingle_hash == "words" else None
         if batch is None:
             sets = [self.shingles(text, s.split()).ravel() for text, s in zip(texts, normalized)]
-            batch = (np.concatenate(sets) if sets else np.empty(0, np.uint64), np.array([len(s) for s in sets]))
+            batch = (np.concatenate(sets), np.array([len(s) for s in sets], dtype=np.int64))  # texts: never empty
         shingles, counts = batch
         bands: list[list[bytes] | None] = [None] * len(texts)
         ends = np.cumsum(counts)

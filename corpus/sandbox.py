@@ -138,7 +138,7 @@ def _statm(field: int) -> int:
         return int(f.read().split()[field]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _worker(fd: int, zygote: int, memory_limit: int | None) -> None:
+def _worker(sock: socket.socket, zygote: int, memory_limit: int | None) -> None:
     """A forked child of the zygote: serve calls until the parent closes the socket."""
     ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG: die with the zygote
     if os.getppid() != zygote:  # it died before prctl took effect
@@ -149,7 +149,6 @@ def _worker(fd: int, zygote: int, memory_limit: int | None) -> None:
         limit = _statm(0) + memory_limit
         limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    sock = socket.socket(fileno=fd)
     while True:
         try:
             request = _read(sock)
@@ -215,9 +214,12 @@ def _zygote(fd: int, preload: list[str], memory_limit: int | None) -> None:
 
 def _run_worker(ctrl: socket.socket, fd: int, zygote: int, memory_limit: int | None) -> NoReturn:
     code = 0
+    # Held open until os._exit: if the socket closed as the exception unwound, the parent would see the
+    # connection drop and have the zygote SIGKILL us before we exit with _OUT_OF_MEMORY (a race seen under load).
+    sock = socket.socket(fileno=fd)
     try:
         ctrl.close()
-        _worker(fd, zygote, memory_limit)
+        _worker(sock, zygote, memory_limit)
     except MemoryError:
         code = _OUT_OF_MEMORY
     except BaseException:
