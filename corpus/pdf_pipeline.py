@@ -20,13 +20,11 @@ from functools import cache
 
 from corpus.config import Config, config_from_dict
 from corpus.document import Document
-from corpus.filters import Filter
 from corpus.inputs import crawl_name
 from corpus.lid import language_identifier
 from corpus.pdf import PdfExtraction, extract_pdf, is_pdf_record, truncation_reason
 from corpus.pipeline import (
-    FILTERS,
-    filter_params,
+    configured_filters,
     first_removal,
     read_error_document,
     record_document,
@@ -35,7 +33,6 @@ from corpus.pipeline import (
 from corpus.refetch import RefetchItem
 from corpus.sandbox import Crashed, Failed, MemoryLimit, Ok, Sandbox, Timeout
 from corpus.schema import STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED
-from corpus.text import splitter
 from corpus.warc import CONTENT_RECORDS, ReadError, WarcRecord
 
 #: Pages with fewer letters than this get no language vote (FinePDFs: < 50 alphabetic characters -> unknown).
@@ -69,25 +66,15 @@ def page_language(text: str, page_ends: list[int], model: str | None = None) -> 
 class PdfPipeline:
     def __init__(self, config: Config) -> None:
         self.config = config
-        words = splitter(config.compat)
-        self.url_filter: Filter | None = None
+        self.url_filter, language, self.text_filters = configured_filters(config)
         self.languages: tuple[str, ...] | None = None
         self.language_threshold: float | None = None
         self.language_model: str | None = None
-        self.text_filters: list[Filter] = []
-        for name, cls in FILTERS.items():
-            params = filter_params(config, name)
-            if params is None:
-                continue
-            if name == "url":
-                self.url_filter = cls(**params)
-            elif name == "language":  # per page, averaged (below), with the filter's languages and threshold
-                languages = params.get("languages", ["en"])
-                self.languages = tuple(languages) if languages else None
-                self.language_threshold = float(params.get("threshold", 0.65))
-                self.language_model = params.get("model")
-            else:
-                self.text_filters.append(cls(**params, words=words))
+        if language is not None:  # per page, averaged (below), with the filter's languages and threshold
+            languages = language.get("languages", ["en"])
+            self.languages = tuple(languages) if languages else None
+            self.language_threshold = float(language.get("threshold", 0.65))
+            self.language_model = language.get("model")
         self._sandbox: Sandbox | None = None
 
     @property

@@ -110,22 +110,32 @@ def record_document(rec: WarcRecord, crawl: str) -> Document:
     )
 
 
+def configured_filters(config: Config) -> tuple[URLFilter | None, dict[str, Any] | None, list[Filter]]:
+    """The filters the config enables: the URL filter, the language filter's parameters (the HTML and PDF
+    pipelines apply language ID each their own way) and the quality filters, in FILTERS order."""
+    words = splitter(config.compat)
+    url_filter: URLFilter | None = None
+    language: dict[str, Any] | None = None
+    quality: list[Filter] = []
+    for name, cls in FILTERS.items():
+        params = filter_params(config, name)
+        if params is None:
+            continue
+        if name == "url":
+            url_filter = URLFilter(**params)
+        elif name == "language":
+            language = params
+        else:
+            quality.append(cls(**params, words=words))
+    return url_filter, language, quality
+
+
 class HtmlPipeline:
     def __init__(self, config: Config) -> None:
         self.config = config
-        words = splitter(config.compat)
-        self.url_filter: URLFilter | None = None
-        self.text_filters: list[Filter] = []
-        for name, cls in FILTERS.items():
-            params = filter_params(config, name)
-            if params is None:
-                continue
-            if name == "url":
-                self.url_filter = URLFilter(**params)
-            elif name == "language":
-                self.text_filters.append(LanguageFilter(**params))
-            else:
-                self.text_filters.append(cls(**params, words=words))
+        self.url_filter, language, quality = configured_filters(config)
+        self.text_filters: list[Filter] = [LanguageFilter(**language)] if language is not None else []
+        self.text_filters += quality
         ex = config.extract
         self.extractor = HtmlExtractor(
             favor_precision=ex.favor_precision,
@@ -152,14 +162,11 @@ class HtmlPipeline:
             try:
                 doc = self.process_record(item, crawl)
             except Exception as exc:  # a bug or a surprise in a dependency: one document, never the task
-                doc = self._document(item, crawl)
+                doc = record_document(item, crawl)
                 self._remove(doc, "reader", exc)
             yield doc
 
     # -- one record -----------------------------------------------------------------------------------------
-    def _document(self, rec: WarcRecord, crawl: str) -> Document:
-        return record_document(rec, crawl)
-
     def _remove(self, doc: Document, step: str, reason: str | BaseException) -> Document:
         if isinstance(reason, BaseException):
             kind = type(reason).__name__
@@ -171,7 +178,7 @@ class HtmlPipeline:
         return doc
 
     def process_record(self, rec: WarcRecord, crawl: str) -> Document:
-        doc = self._document(rec, crawl)
+        doc = record_document(rec, crawl)
         if rec.rec_type == "revisit":
             doc.status, doc.reason = STATUS_SKIPPED, "revisit"
             return doc

@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from corpus import manifest, storage
 from corpus.config import Config, config_from_dict
 from corpus.jobs.common import describe_outputs
+from corpus.refetch import OUTCOMES
 
 ITEM_SCHEMA = "url string, record_id string, reason string, host string"
 RESULT_SCHEMA = (
@@ -106,8 +107,6 @@ def run_refetch(spark: SparkSession, config: Config, inputs: list[str], output: 
         if written
         else {}
     )
-    from corpus.refetch import OUTCOMES
-
     stats = {"truncated_pdfs": total, "hosts": hosts, "outcomes": {o: counts.get(o, 0) for o in OUTCOMES}}
     stats_path = storage.join(output, "stats", "refetch.json")
     storage.write_text(stats_path, json.dumps(stats, indent=2) + "\n")

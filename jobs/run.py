@@ -84,13 +84,7 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
     output = working_folder(spark, config, target)
     run = _open_run(config, output, extract_inputs)
     run["_current_config_sha256"] = config.sha256()
-    runners = {
-        "refetch": run_refetch,
-        "extract": run_extract,
-        "stats": run_stats,
-        "dedup": run_dedup,
-        "tokenize": run_tokenize,
-    }
+    shard_runners = {"dedup": run_dedup, "tokenize": run_tokenize}  # the stages that read Parquet shards
     for stage in config.stages:
         if stage == "report":
             log(f"report: {write_report(output)}")
@@ -134,7 +128,7 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
         else:
             detail = f"scope {config.dedup.scope}" if stage == "dedup" else f"with {config.tokenize.tokenizer}"
             log(f"{stage}: {len(inputs)} shard(s), {detail}")
-            runners[stage](spark, config, inputs, output, run)
+            shard_runners[stage](spark, config, inputs, output, run)
         _publish(output, target, stage)
     _publish(output, target, "run")
     log(f"done: {target} (manifest.json lists every shard; `corpus verify {target}` re-checks them)")
