@@ -15,13 +15,16 @@ s3:// or https:// URLs, comma-separated, or a Common Crawl id such as CC-MAIN-20
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable
 
 from corpus.assets import AssetError
 from corpus.config import ConfigError, load_config
-from corpus.inputs import InputError
+from corpus.io.inputs import InputError
+from corpus.jobs.run import run_stages
+from corpus.jobs.stages import STAGES
 
 
 def _config_args(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -42,8 +45,6 @@ def _split_config(args: argparse.Namespace) -> tuple[str | None, list[str]]:
 
 
 def cmd_run(args: argparse.Namespace, stages: list[str] | None = None, recipe: str | None = None) -> int:
-    from corpus.jobs.run import run_stages
-
     path, settings = _split_config(args)
     if path is None and recipe is not None:  # `corpus refetch` without a file: the PDF recipe's defaults
         settings = [f"recipe={recipe}", *settings]
@@ -55,8 +56,6 @@ def cmd_run(args: argparse.Namespace, stages: list[str] | None = None, recipe: s
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from corpus.jobs.run import run_stages
-
     config = load_config(None, [f"output={args.output}", *args.settings])
     config.stages = ["stats", "report"]
     run_stages(config)
@@ -65,13 +64,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def _use_storage(settings: list[str]) -> None:
     """Apply `storage.*` settings (endpoint, credentials) for commands that only read an output folder."""
-    from corpus import remote
+    from corpus.io import remote
 
     remote.use(load_config(None, settings).storage)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from corpus.report import write_report
+    from corpus.audit.report import write_report
 
     _use_storage(args.settings)
     print(write_report(args.output))
@@ -79,7 +78,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from corpus.manifest import verify
+    from corpus.audit.manifest import verify
 
     _use_storage(args.settings)
     problems = verify(args.output)
@@ -94,7 +93,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import pyarrow.dataset as ds
 
-    from corpus import storage
+    from corpus.io import storage
 
     _use_storage(args.settings)
     path = storage.join(storage.absolute(args.output), args.folder)
@@ -127,36 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run a recipe: extract, then stats and the report")
+    p = sub.add_parser("run", help="run a recipe: its stages in order (see `corpus config CONF.yaml`: stages)")
     _config_args(p, required=True)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("extract", help="the extraction stage (WARC -> filtered/ removed/ skipped/) and its stats")
-    _config_args(p, required=False)
-    p.set_defaults(func=lambda a: cmd_run(a, ["extract", "stats", "report"]))
-
-    p = sub.add_parser(
-        "refetch",
-        help="PDF recipe: fetch the truncated PDFs of the input WARCs again from their origin (politely; never a "
-        "private address) -> OUT/refetched/*.warc.gz, outcomes in OUT/refetch/; `corpus extract` then reads them",
-    )
-    _config_args(p, required=False)
-    p.set_defaults(func=lambda a: cmd_run(a, ["refetch"], recipe="finepdfs"))
-
-    p = sub.add_parser(
-        "dedup",
-        help="exact + MinHash dedup across all shards, then PII masking: OUT/filtered/ (after extract) or any "
-        "Parquet with id and text (input=) -> deduped/",
-    )
-    _config_args(p, required=False)
-    p.set_defaults(func=lambda a: cmd_run(a, ["dedup", "report"]))
-
-    p = sub.add_parser(
-        "tokenize",
-        help="token ids in Parquet: OUT/deduped/ (or filtered/, or any Parquet with id and text: input=) -> tokenized/",
-    )
-    _config_args(p, required=False)
-    p.set_defaults(func=lambda a: cmd_run(a, ["tokenize", "report"]))
+    for name, stage in STAGES.items():  # the stage commands, from the stage table
+        if stage.command is None:
+            continue
+        command = stage.command
+        p = sub.add_parser(name, help=command.help, description=f"{command.help}\n\nRuns: {', '.join(command.runs)}.")
+        _config_args(p, required=False)
+        p.set_defaults(func=functools.partial(cmd_run, stages=list(command.runs), recipe=command.recipe))
 
     p = sub.add_parser("stats", help="recompute stats/ and report.html of an output folder")
     p.add_argument("output", metavar="OUT")

@@ -39,3 +39,52 @@ STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED = "kept", "removed", "skipped"
 STATUS_DIRS = {STATUS_KEPT: "filtered", STATUS_REMOVED: "removed", STATUS_SKIPPED: "skipped"}
 
 EXTRACT_SCHEMA = DOCUMENT_SCHEMA.append(pa.field(STATUS_COLUMN, pa.string(), nullable=False))
+
+# -- secondary schemas ------------------------------------------------------------------------------------------
+
+#: tokenized/: token ids per document, training-ready (DESIGN §5).
+TOKENIZED_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("tokens", pa.list_(pa.uint32()), nullable=False),  # the document's ids, then the EOS id
+        pa.field("token_count", pa.int64(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("language", pa.string()),
+    ]
+)
+
+_REFETCH_ITEM_FIELDS = [
+    pa.field("url", pa.string()),
+    pa.field("record_id", pa.string()),  # the WARC-Record-ID of the truncated record
+    pa.field("reason", pa.string()),  # truncated:<why>
+]
+#: The refetch list: a truncated PDF to fetch again, and the host whose task fetches it.
+REFETCH_ITEM_SCHEMA = pa.schema([*_REFETCH_ITEM_FIELDS, pa.field("host", pa.string())])
+
+#: refetch/: one row per URL the refetch stage tried, with its outcome (corpus.refetch.OUTCOMES).
+REFETCH_RESULT_SCHEMA = pa.schema(
+    [
+        *_REFETCH_ITEM_FIELDS,
+        pa.field("outcome", pa.string()),
+        pa.field("detail", pa.string()),
+        pa.field("final_url", pa.string()),  # after redirects
+        pa.field("http_status", pa.int32()),
+        pa.field("requests", pa.int32()),
+        pa.field("bytes", pa.int64()),
+        pa.field("sha256", pa.string()),  # of the fetched body
+    ]
+)
+
+#: What the stats stage counts: extract output grouped by these columns (corpus.audit.stats builds stats/ from it).
+STATS_ROW_SCHEMA = pa.schema(
+    [
+        pa.field("source_path", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("removed_by", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("charset", pa.string()),  # how the payload was decoded: http, meta, bom, detected, ...
+        pa.field("docs", pa.int64()),
+        pa.field("chars", pa.int64()),
+    ]
+)

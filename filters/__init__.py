@@ -1,28 +1,28 @@
-"""Document filters. Each is a small class whose thresholds are named constructor parameters with FineWeb's
-values as defaults, and whose `filter(doc)` returns ``(keep, reason)``; the class's `name` is the `removed_by`
-value of what it drops. Filters record the quantities they compute in ``doc.signals`` as ``<name>.<signal>``.
+"""Document filters and their registry.
+
+Each filter is a small class (see `base.Filter`) whose thresholds are named constructor parameters with
+FineWeb's values as defaults, and whose `filter(doc)` returns ``(keep, reason)``. `FILTERS` maps a config name
+(``filters.<name>.*`` in the YAML, and the `removed_by` value of what the filter drops) to its class, in the
+order the recipes apply them; the config layer validates ``filters.*`` against it.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import ClassVar
+from corpus.filters.base import KEEP, Filter, FilterResult
+from corpus.filters.c4 import C4QualityFilter
+from corpus.filters.fineweb import FineWebQualityFilter
+from corpus.filters.gopher import GopherQualityFilter, GopherRepetitionFilter
+from corpus.filters.language import LanguageFilter
+from corpus.filters.url import URLFilter
 
-from corpus.document import Document
+#: The recipe's filters, in the order FineWeb applies them (the URL filter runs before extraction).
+FILTERS: dict[str, type[Filter]] = {
+    "url": URLFilter,
+    "language": LanguageFilter,
+    "gopher_repetition": GopherRepetitionFilter,
+    "gopher_quality": GopherQualityFilter,
+    "c4": C4QualityFilter,
+    "fineweb_quality": FineWebQualityFilter,
+}
 
-FilterResult = tuple[bool, str | None]
-
-
-class Filter(ABC):
-    #: Config key and `removed_by` value.
-    name: ClassVar[str]
-
-    @abstractmethod
-    def filter(self, doc: Document) -> FilterResult:
-        """Return ``(True, None)`` to keep the document, ``(False, reason)`` to drop it."""
-
-    def signal(self, doc: Document, key: str, value: float) -> None:
-        doc.signals[f"{self.name}.{key}"] = float(value)
-
-
-KEEP: FilterResult = (True, None)
+__all__ = ["FILTERS", "KEEP", "Filter", "FilterResult"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from corpus.document import Document
-from corpus.filters import KEEP, Filter, FilterResult
+from corpus.filters.base import KEEP, Filter, FilterResult
 from corpus.text import Splitter, splitter
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 
 from corpus.document import Document
-from corpus.filters import KEEP, Filter, FilterResult
+from corpus.filters.base import KEEP, Filter, FilterResult
 from corpus.filters.gopher import find_duplicates
 from corpus.text import Splitter, splitter
 

@@ -10,7 +10,7 @@ import numpy as np
 from datatrove.utils.text import PUNCTUATION_SET
 
 from corpus.document import Document
-from corpus.filters import KEEP, Filter, FilterResult
+from corpus.filters.base import KEEP, Filter, FilterResult
 from corpus.text import Splitter, splitter
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")

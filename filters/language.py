@@ -1,11 +1,17 @@
 """Language filter: fastText LID-176 labels every document, and documents not in the configured languages with a
-probability strictly above the threshold are dropped (datatrove's LanguageFilter)."""
+probability strictly above the threshold are dropped (datatrove's LanguageFilter). The PDF recipe applies the
+same decision (`LanguageFilter.decide`) to page-averaged scores."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from corpus.document import Document
-from corpus.filters import KEEP, Filter, FilterResult
+from corpus.filters.base import KEEP, Filter, FilterResult
 from corpus.lid import language_identifier
+
+#: FineWeb's language threshold: a document is kept when a wanted language scores strictly above it.
+DEFAULT_THRESHOLD = 0.65
 
 
 class LanguageFilter(Filter):
@@ -14,7 +20,7 @@ class LanguageFilter(Filter):
     def __init__(
         self,
         languages: list[str] | None = ("en",),
-        threshold: float = 0.65,
+        threshold: float = DEFAULT_THRESHOLD,
         model: str | None = None,
         newline_replacement: str = " ",
         top_k: int = -1,
@@ -32,11 +38,13 @@ class LanguageFilter(Filter):
         pairs = self.lid.predict(doc.text or "", k=self.top_k, newline=self.newline_replacement)
         if not pairs:
             return False, "no_prediction"
-        language, score = pairs[0]
-        doc.language, doc.language_score = language, score
+        doc.language, doc.language_score = pairs[0]
+        return self.decide(dict(pairs), doc.language)
+
+    def decide(self, scores: Mapping[str, float], best: str) -> FilterResult:
+        """Keep or drop a document whose label probabilities are `scores` and whose top label is `best`."""
         if self.languages is None:
-            return KEEP if score > self.threshold else (False, "low_score")
-        scores = dict(pairs)
+            return KEEP if scores[best] > self.threshold else (False, "low_score")
         if any(scores.get(lang, 0.0) > self.threshold for lang in self.languages):
             return KEEP
-        return False, ("low_score" if language in self.languages else "other_language")
+        return False, ("low_score" if best in self.languages else "other_language")

@@ -21,7 +21,7 @@ import xxhash
 
 from corpus.assets import atomic_write, cache_dir
 from corpus.document import Document
-from corpus.filters import KEEP, Filter, FilterResult
+from corpus.filters.base import KEEP, Filter, FilterResult
 
 BLOCKLIST_TARBALL = "url_filterblacklistsv0_3_0.tar.gz"
 _NON_ALNUM = re.compile(r"[^a-zA-Z0-9]+")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from corpus import storage
+from corpus.audit import manifest
+from corpus.audit.manifest import Run
+from corpus.io import storage
 
 _PARTITION_DIR = re.compile(r"=(\d+)$")
 
@@ -26,6 +31,51 @@ def describe_outputs(
     return {
         folder: [by_path[storage.describe_relative(url, root)] for url in paths] for folder, paths in outputs.items()
     }
+
+
+def log(message: str) -> None:
+    print(f"corpus: {message}", file=sys.stderr, flush=True)
+
+
+def write_json(url: str, data: Any) -> str:
+    """Write a statistics file (indented JSON), atomically; return its URL."""
+    storage.write_text(url, json.dumps(data, indent=2) + "\n")
+    return url
+
+
+def finish_stage(
+    spark: SparkSession,
+    run: Run,
+    output: str,
+    stage: str,
+    started: str,
+    written: dict[str, list[str]],
+    statistics: dict[str, Any] | None = None,
+    **extra: Any,
+) -> None:
+    """The end of every stage: its `statistics` to stats/<stage>.json (when it has any), then rows, size and
+    sha256 of everything it wrote into its manifest entry (with `extra` fields), and the manifest written."""
+    if statistics is not None:
+        written = {**written, "stats": [write_json(storage.join(output, "stats", f"{stage}.json"), statistics)]}
+    manifest.record_stage(run, output, stage, started, describe_outputs(spark, written, output), **extra)
+
+
+def read_shards(spark: SparkSession, files: list[str], stage: str) -> tuple[DataFrame, list[str]]:
+    """Parquet shards (any with `id` and `text`) with each row's place: `_shard` (the file's index in `files`)
+    and `_row` (its row in that file). Returns the frame and the input's own columns."""
+    raw = spark.read.parquet(*files)
+    if missing := {"id", "text"} - set(raw.columns):
+        raise ValueError(f"{stage} input needs columns id and text; {', '.join(sorted(missing))} missing in {files[0]}")
+    shard_of = F.broadcast(
+        spark.createDataFrame([(storage.spark_path(f), i) for i, f in enumerate(files)], "_file string, _shard int")
+    )
+    base = (
+        raw.withColumn("_file", F.col("_metadata.file_path"))
+        .withColumn("_row", F.col("_metadata.row_index"))
+        .join(shard_of, "_file")
+        .drop("_file")
+    )
+    return base, raw.columns
 
 
 def write_sharded(

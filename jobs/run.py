@@ -8,15 +8,15 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from corpus import manifest, remote, storage
 from corpus.assets import AssetError, cache_dir, is_url
+from corpus.audit import manifest
+from corpus.audit.manifest import Run
 from corpus.config import Config, ConfigError, load_config
-from corpus.inputs import InputError, expand_inputs, expand_parquet
+from corpus.io import remote, storage
+from corpus.io.inputs import InputError, expand_inputs, expand_parquet
+from corpus.jobs.common import log
 from corpus.jobs.session import hadoop_has_filesystem, spark_session, ui_url
-
-
-def log(message: str) -> None:
-    print(f"corpus: {message}", file=sys.stderr, flush=True)
+from corpus.jobs.stages import STAGES
 
 
 def resolve_inputs(config: Config) -> list[str]:
@@ -24,24 +24,6 @@ def resolve_inputs(config: Config) -> list[str]:
         raise ConfigError("input: no input given; pass input=PATH (files, folders, globs or URLs; comma-separated)")
     inputs = expand_inputs(config.input, config.storage)
     return inputs[: config.limit] if config.limit else inputs
-
-
-#: What each stage's output depends on, besides its inputs.
-STAGE_SETTINGS = {
-    "extract": lambda c: (c.recipe, c.compat, c.crawl, c.reader, c.extract.__dict__ | {"files_per_job": None},
-                          c.filters, c.output_options.compression),
-    "refetch": lambda c: (c.recipe, c.reader, c.pdf.max_bytes, c.filters.get("url"), c.refetch),
-    "stats": lambda c: (),
-    "dedup": lambda c: (c.compat, c.dedup),
-    "tokenize": lambda c: (c.tokenize,),
-}  # fmt: skip
-DOWNSTREAM = {
-    "refetch": ("extract", "stats", "dedup", "tokenize"),
-    "extract": ("stats", "dedup", "tokenize"),
-    "stats": (),
-    "dedup": ("tokenize",),
-    "tokenize": (),
-}
 
 
 def _describe_inputs(files: list[str], output: str) -> list[tuple[str, int | None]]:
@@ -54,24 +36,17 @@ def _describe_inputs(files: list[str], output: str) -> list[tuple[str, int | Non
     ]
 
 
-def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
-    """Run `config.stages` into `config.output`; return the manifest.
+def run_stages(config: Config, spark: SparkSession | None = None) -> Run:
+    """Run `config.stages` into `config.output`; return the run record (what manifest.json holds).
 
-    Each stage has a fingerprint (its settings and its inputs); a stage whose fingerprint matches what the
-    manifest recorded, with its files in place, is skipped, so rerunning a finished recipe is a no-op and a
-    changed setting redoes only what depends on it. Before a stage runs, it and everything downstream of it
-    leave the manifest (and their files are deleted), so an interrupted run never passes `corpus verify`.
-    `dedup` reads this output's filtered/ when it has one, else `input=` (any Parquet with `id` and `text`);
-    `tokenize` reads deduped/, else filtered/, else `input=`."""
+    Each stage (jobs/stages: the stage table) has a fingerprint (its settings and its inputs); a stage whose
+    fingerprint matches what the manifest recorded, with its files in place, is skipped, so rerunning a finished
+    recipe is a no-op and a changed setting redoes only what depends on it. Before a stage runs, it and
+    everything downstream of it leave the manifest (and their files are deleted), so an interrupted run never
+    passes `corpus verify`. `dedup` reads this output's filtered/ when it has one, else `input=` (any Parquet
+    with `id` and `text`); `tokenize` reads deduped/, else filtered/, else `input=`."""
     if not config.output:
         raise ConfigError("output: no output folder given; pass output=PATH")
-    from corpus.jobs.dedup import run_dedup
-    from corpus.jobs.extract import run_extract
-    from corpus.jobs.refetch import run_refetch
-    from corpus.jobs.stats import run_stats
-    from corpus.jobs.tokenize import run_tokenize
-    from corpus.report import write_report
-
     if "refetch" in config.stages and config.recipe != "finepdfs":
         raise ConfigError("stages: refetch is a stage of the PDF recipe (recipe: finepdfs, conf/finepdfs.yaml)")
     remote.use(config.storage)
@@ -83,62 +58,33 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> dict:
         log(f"Spark UI: {ui_url(spark)}")
     output = working_folder(spark, config, target)
     run = _open_run(config, output, extract_inputs)
-    run["_current_config_sha256"] = config.sha256()
-    shard_runners = {"dedup": run_dedup, "tokenize": run_tokenize}  # the stages that read Parquet shards
-    for stage in config.stages:
-        if stage == "report":
-            log(f"report: {write_report(output)}")
-            _publish(output, target, stage)
-            continue
-        if stage == "refetch":
-            inputs = run["inputs"]
-        elif stage == "extract":  # the PDF recipe also reads what the refetch stage fetched
-            inputs = run["inputs"] + refetched_warcs(run, output)
-        elif stage == "stats":
-            inputs = stage_inputs(run, output, config, "extract", "filtered", "stats")
-        elif stage == "dedup":
-            inputs = stage_inputs(run, output, config, "extract", "filtered", "dedup")
-        else:
-            inputs = stage_inputs(run, output, config, "dedup", "deduped", "tokenize") or stage_inputs(
-                run, output, config, "extract", "filtered", "tokenize"
-            )
-        fingerprint = manifest.fingerprint(stage, STAGE_SETTINGS[stage](config), _describe_inputs(inputs, output))
-        run.setdefault("_fingerprints", {})[stage] = fingerprint
-        if manifest.stage_is_current(run, output, stage, fingerprint):
-            log(f"{stage}: up to date (same settings and inputs), skipped")
-            continue
-        manifest.drop_stages(run, output, [stage, *DOWNSTREAM[stage]])
-        if stage == "extract":
-            log(f"extract: {len(inputs)} input file(s) -> {output}")
-            run_extract(spark, config, inputs, output, run)
-        elif stage == "refetch":
-            log(f"refetch: truncated PDFs of {len(inputs)} input file(s)")
-            run_refetch(spark, config, inputs, output, run)
-        elif stage == "stats":
-            log("stats: counting the written shards")
-            run_stats(spark, output, run)
-        elif not inputs:
-            log(f"{stage}: nothing to do (no documents)")
-        elif unreadable := [f for f in inputs if not hadoop_has_filesystem(spark, f)][:1]:
+    run.current_config_sha256 = config.sha256()
+    for name in config.stages:
+        stage = STAGES[name]
+        inputs = stage.inputs(run, output, config)
+        if stage.settings is not None:
+            fingerprint = manifest.fingerprint(name, stage.settings(config), _describe_inputs(inputs, output))
+            run.fingerprints[name] = fingerprint
+            if manifest.stage_is_current(run, output, name, fingerprint):
+                log(f"{name}: up to date (same settings and inputs), skipped")
+                continue
+            manifest.drop_stages(run, output, [name, *stage.downstream])
+        if stage.reads_parquet and not inputs:
+            log(f"{name}: nothing to do (no documents)")
+        elif stage.reads_parquet and (unreadable := [f for f in inputs if not hadoop_has_filesystem(spark, f)][:1]):
             raise ConfigError(
                 f"input: Spark cannot read {unreadable[0]}: it has no Hadoop filesystem for that scheme (the pip "
                 'pyspark has no S3A connector; see docs/CLUSTER.md, "Object storage"), so copy the Parquet '
                 "to a local or hdfs:// folder, or add the connector"
             )
         else:
-            detail = f"scope {config.dedup.scope}" if stage == "dedup" else f"with {config.tokenize.tokenizer}"
-            log(f"{stage}: {len(inputs)} shard(s), {detail}")
-            shard_runners[stage](spark, config, inputs, output, run)
-        _publish(output, target, stage)
+            if stage.settings is not None:
+                log(f"{name}: {stage.describe(config, inputs)}")
+            stage.runner(spark, config, inputs, output, run)
+        _publish(output, target, name)
     _publish(output, target, "run")
     log(f"done: {target} (manifest.json lists every shard; `corpus verify {target}` re-checks them)")
     return run
-
-
-def refetched_warcs(run: dict, output: str) -> list[str]:
-    """The WARC files the refetch stage of this output wrote (none if it did not run)."""
-    shards = run["stages"].get("refetch", {}).get("outputs", {}).get("refetched", [])
-    return [storage.join(output, shard["path"]) for shard in shards]
 
 
 def _publish(output: str, target: str, stage: str) -> None:
@@ -166,12 +112,12 @@ def working_folder(spark: SparkSession, config: Config, target: str) -> str:
     return staging
 
 
-def _open_run(config: Config, output: str, extract_inputs: list[str] | None) -> dict:
-    """The run's manifest: a new or continued one when extracting, else the output's (or one over input=)."""
+def _open_run(config: Config, output: str, extract_inputs: list[str] | None) -> Run:
+    """The run record: a new or continued one when extracting, else the output's (or one over input=)."""
     existing = manifest.load(output)
     if extract_inputs is not None:
         return manifest.start(output, config, extract_inputs)
-    if existing is not None and "extract" in existing["stages"]:
+    if existing is not None and "extract" in existing.stages:
         if config.input:
             log(f"input= is ignored: {output} has extracted documents (filtered/), which are the input")
         return existing
@@ -182,27 +128,21 @@ def _open_run(config: Config, output: str, extract_inputs: list[str] | None) -> 
     raise ConfigError(f"output: {output} has no manifest.json; run the extract stage first or give input=")
 
 
-def stage_inputs(run: dict, output: str, config: Config, previous: str, folder: str, stage: str) -> list[str]:
-    """The shards a stage reads: what `previous` wrote to `folder` in this output, else `input=` Parquet."""
-    written = run["stages"].get(previous, {}).get("outputs", {}).get(folder)
-    if written is not None:
-        return [storage.join(output, shard["path"]) for shard in written]
-    if config.input and "extract" not in run["stages"] and "extract" not in config.stages:
-        return expand_parquet(config.input)
-    if previous == "dedup" or stage == "stats":
-        return []  # tokenize falls back to filtered/; stats has nothing to count
-    raise ConfigError(f"{stage}: no input; give input=PARQUET or run the earlier stages into this output first")
-
-
-def submit_main(argv: list[str] | None, stages: list[str], description: str | None) -> int:
-    """Entry point of `spark-submit jobs/<stage>.py --config CONF key=value ...`."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+def submit_main(stage: str, argv: list[str] | None = None) -> int:
+    """Entry point of `spark-submit jobs/<stage>.py --config CONF key=value ...`: what `corpus <stage>` runs, but
+    the report (batch jobs leave a finished output untouched; `corpus report OUT` renders it without Spark)."""
+    command = STAGES[stage].command
+    runs = [name for name in (command.runs if command else [stage]) if name != "report"]
+    parser = argparse.ArgumentParser(
+        prog=f"spark-submit jobs/{stage}.py",
+        description=f"The {stage} stage ({', '.join(runs)}) of a recipe. {command.help if command else ''}",
+    )
     parser.add_argument("--config", help="recipe YAML (default: the built-in FineWeb settings)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="settings, e.g. input=... output=...")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, args.overrides)
-        config.stages = stages
+        config.stages = runs
         run_stages(config)
     except ConfigError as exc:
         print(f"corpus: configuration error: {exc}", file=sys.stderr)

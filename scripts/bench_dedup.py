@@ -86,8 +86,8 @@ def signature_rates(n_docs: int, work: Path) -> dict[str, float]:
     from pyspark.sql import functions as F
 
     from corpus.config import load_config
-    from corpus.jobs.dedup import KEYS_SCHEMA, keys_function
     from corpus.jobs.session import spark_session
+    from corpus.jobs.stages.dedup import KEYS_SCHEMA, keys_function
 
     path = work / "sig-docs.parquet"
     pq.write_table(pa.table({"id": [f"d{i}" for i in range(len(docs))], "text": docs}), path, row_group_size=2000)

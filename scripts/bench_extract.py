@@ -123,7 +123,7 @@ def measure(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
 
 
 def html_records(files: list[Path]) -> int:
-    from corpus.warc import WarcRecord, iter_records
+    from corpus.io.warc import WarcRecord, iter_records
 
     return sum(
         1

@@ -69,9 +69,10 @@ def extracted_texts(work: Path) -> list[str]:
     if cache.exists():
         return pq.read_table(cache).column("text").to_pylist()
     from corpus.config import load_config
-    from corpus.pipeline import FILTERS, HtmlPipeline
+    from corpus.filters import FILTERS
+    from corpus.recipes import FineWebRecipe
 
-    pipeline = HtmlPipeline(load_config(None, [f"filters.{name}.enabled=false" for name in FILTERS]))
+    pipeline = FineWebRecipe(load_config(None, [f"filters.{name}.enabled=false" for name in FILTERS]))
     texts = [
         d.text
         for path in sorted((ROOT.parent / "shared" / "data" / "ccdev").glob("*.warc.gz"))

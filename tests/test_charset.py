@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 
-from corpus.charset import decode_html, normalize_label
+from corpus.html.charset import decode_html, normalize_label
 
 RUSSIAN = "<html><body><p>Городская библиотека работает без выходных, и читатели довольны.</p></body></html>"
 

@@ -9,7 +9,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from corpus import manifest
+from corpus.audit import manifest
 from corpus.config import load_config
 from corpus.filters.pii import EMAIL_REPLACEMENTS, IP_REPLACEMENTS
 from corpus.jobs.run import run_stages

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from corpus import manifest
+from corpus.audit import manifest
 from corpus.config import load_config
 from corpus.jobs.run import run_stages
-from corpus.pipeline import HtmlPipeline
+from corpus.recipes import FineWebRecipe
 from corpus.schema import DOCUMENT_SCHEMA
 from tests.conftest import shared_path
 
@@ -46,7 +46,7 @@ def test_output_contract(sample_output, sample_dir):
 
 
 def test_spark_output_equals_the_plain_python_pipeline(sample_output, sample_dir):
-    pipeline = HtmlPipeline(load_config(None, ["crawl=test"]))
+    pipeline = FineWebRecipe(load_config(None, ["crawl=test"]))
     expected = {
         (d.id, d.status, d.removed_by, d.reason, d.text)
         for path in sorted(sample_dir.glob("*.warc.gz"))

@@ -11,7 +11,8 @@ import pytest
 
 from corpus.config import load_config
 from corpus.document import Document
-from corpus.pipeline import FILTERS, HtmlPipeline
+from corpus.filters import FILTERS
+from corpus.recipes import FineWebRecipe
 from tests.conftest import shared_path
 
 EXTRACT_ONLY = [f"filters.{name}.enabled=false" for name in FILTERS]
@@ -20,7 +21,7 @@ EXTRACT_ONLY = [f"filters.{name}.enabled=false" for name in FILTERS]
 @pytest.fixture(scope="module")
 def ccdev_texts() -> list[Document]:
     folder = shared_path("ccdev")
-    pipeline = HtmlPipeline(load_config(None, EXTRACT_ONLY))
+    pipeline = FineWebRecipe(load_config(None, EXTRACT_ONLY))
     docs = [d for path in sorted(folder.glob("*.warc.gz")) for d in pipeline.process_file(str(path))]
     return [d for d in docs if d.status == "kept"]
 
@@ -63,7 +64,7 @@ def datatrove_decisions(docs: list[Document]) -> list[tuple[str, str | None]]:
 
 
 def our_decisions(docs: list[Document], settings: list[str]) -> list[tuple[str, str | None]]:
-    pipeline = HtmlPipeline(load_config(None, settings))
+    pipeline = FineWebRecipe(load_config(None, settings))
     filters = [pipeline.url_filter, *pipeline.text_filters]
     decisions = []
     for doc in docs:

@@ -9,18 +9,8 @@ import re
 
 import pytest
 
-from corpus.pdf import (
-    BROKEN,
-    EMPTY,
-    ENCRYPTED,
-    NEEDS_OCR,
-    NOT_PDF,
-    OK,
-    PdfExtraction,
-    extract_pdf,
-    is_pdf_record,
-    truncation_reason,
-)
+from corpus.pdf.detect import is_pdf_record, truncation_reason
+from corpus.pdf.router import BROKEN, EMPTY, ENCRYPTED, NEEDS_OCR, NOT_PDF, OK, PdfExtraction, extract_pdf
 from tests.conftest import SHARED
 from tests.pdf_checks import describe, load_annotations, markdown_tables, run_check
 

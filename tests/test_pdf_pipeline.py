@@ -15,7 +15,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from corpus.config import load_config
-from corpus.pdf_pipeline import PdfPipeline, page_texts
+from corpus.recipes.finepdfs import FinePdfsRecipe, page_texts
 from tests.conftest import shared_path
 from tests.test_refetch import servers, tls_servers  # noqa: F401  (fixtures: the origin sites)
 
@@ -92,13 +92,15 @@ def warc_with(records: list[dict]) -> bytes:
 
 @pytest.fixture(scope="module")
 def pipeline():
-    pipe = PdfPipeline(load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_language=null"]))
+    pipe = FinePdfsRecipe(
+        load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_language=null"])
+    )
     yield pipe
     pipe.close()
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory, pipeline: PdfPipeline) -> dict[str, object]:
+def synthetic(tmp_path_factory: pytest.TempPathFactory, pipeline: FinePdfsRecipe) -> dict[str, object]:
     good = make_pdf([chapter(1, 3), chapter(2, 2), chapter(3, 1)])
     records = {
         "good": {"url": "https://a.test/report.pdf", "body": good},
@@ -155,16 +157,18 @@ def test_kept_pdfs_carry_pages_and_language(synthetic):
 
 
 def test_refetch_list_is_what_extraction_skips(synthetic, pipeline):
-    items = list(pipeline.refetch_items(synthetic["path"]))
+    listed = list(pipeline.truncated(synthetic["path"]))
     docs = synthetic["docs"]
     expected = {(docs[n].url, docs[n].id, docs[n].reason) for n in ("header_truncated", "short", "no_eof")}
-    assert {(i.url, i.record_id, i.reason) for i in items} == expected
+    assert {(d.url, d.id, d.reason) for d in listed} == expected
     assert pipeline.sandbox.counters.calls > 0  # extraction ran in the sandbox, not in this process
 
 
 def test_a_pdf_that_hangs_costs_one_document(tmp_path):
     """A time limit too short for any PDF: every extraction is killed, each ends removed, the file goes on."""
-    pipe = PdfPipeline(load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.time_limit=0.001"]))
+    pipe = FinePdfsRecipe(
+        load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.time_limit=0.001"])
+    )
     try:
         path = tmp_path / "x.warc.gz"
         body = make_pdf([ENGLISH])
@@ -247,7 +251,7 @@ def test_ccdev_pdfs_are_all_accounted_for_and_truncated_ones_refetched(ccdev_run
 @pytest.mark.spark
 @pytest.mark.shared
 def test_ccdev_pdf_recipe_runs_to_tokens_and_verifies(ccdev_run, capsys):
-    from corpus.manifest import verify
+    from corpus.audit.manifest import verify
 
     out = ccdev_run["out"]
     assert verify(str(out)) == []

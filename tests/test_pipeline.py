@@ -11,14 +11,14 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from corpus.config import load_config
-from corpus.limits import CpuTimeExceeded, cpu_budget
-from corpus.pipeline import HtmlPipeline
-from corpus.warc import iter_records
+from corpus.html.limits import CpuTimeExceeded, cpu_budget
+from corpus.io.warc import iter_records
+from corpus.recipes import FineWebRecipe
 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return HtmlPipeline(load_config())
+    return FineWebRecipe(load_config())
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_output_is_deterministic(pipeline, sample_dir, sample_docs):
 
 
 def test_failures_become_removed_documents(sample_dir, monkeypatch):
-    pipeline = HtmlPipeline(load_config())
+    pipeline = FineWebRecipe(load_config())
 
     def broken(self, doc):
         raise ZeroDivisionError("boom")
@@ -85,7 +85,7 @@ def test_failures_become_removed_documents(sample_dir, monkeypatch):
 
 
 def test_payload_limit_and_cpu_limit(sample_dir, tmp_path):
-    small = HtmlPipeline(load_config(None, ["reader.max_payload_bytes=2000"]))
+    small = FineWebRecipe(load_config(None, ["reader.max_payload_bytes=2000"]))
     docs = list(small.process_file(str(sample_dir / "sample-00000.warc.gz")))
     assert any(d.reason == "error:payload_too_large" for d in docs)
 
@@ -108,7 +108,7 @@ def test_payload_limit_and_cpu_limit(sample_dir, tmp_path):
                 "https://a.test/huge", "response", payload=io.BytesIO(html.encode()), http_headers=headers
             )
         )
-    strict = HtmlPipeline(load_config(None, ["extract.cpu_time_limit=0.05"]))
+    strict = FineWebRecipe(load_config(None, ["extract.cpu_time_limit=0.05"]))
     [doc] = strict.process_file(str(path))
     assert (doc.removed_by, doc.reason) == ("extract", "error:cpu_time_limit")
 

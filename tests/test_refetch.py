@@ -29,8 +29,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from corpus import refetch
-from corpus.refetch import (
+from corpus.config import parse_networks
+from corpus.io.warc import WarcRecord, iter_records
+from corpus.refetch import RefetchSettings, address_allowed, is_public_address, refetch, refetch_to_warc, write_warc
+from corpus.refetch.politeness import _parse_retry_after, _parse_target
+from corpus.refetch.results import (
     BLOCKED_ADDRESS,
     ERROR,
     HTTP_4XX,
@@ -43,14 +46,9 @@ from corpus.refetch import (
     TOO_LARGE,
     RefetchItem,
     RefetchResult,
-    RefetchSettings,
-    address_allowed,
-    is_public_address,
-    refetch_to_warc,
-    truncated_pdf_items,
-    write_warc,
+    _Stop,
 )
-from corpus.warc import WarcRecord, iter_records
+from corpus.refetch.warc import truncated_pdf_items
 from tests.conftest import shared_path
 
 LOOPBACK_ONLY = ["127.0.0.1/32"]
@@ -367,7 +365,7 @@ def tls_servers(servers: Servers) -> Servers:
 
 def fetch(settings: RefetchSettings, *urls: str) -> list[RefetchResult]:
     items = [RefetchItem(url, f"<urn:uuid:test-{i}>") for i, url in enumerate(urls)]
-    return refetch.refetch(items, settings).results
+    return refetch(items, settings).results
 
 
 def outcomes(results: list[RefetchResult]) -> list[str]:
@@ -397,7 +395,7 @@ def test_public_addresses_are_allowed(address):
 
 
 def test_allowed_networks_are_exact():
-    networks = refetch._parse_networks(LOOPBACK_ONLY)
+    networks = parse_networks(LOOPBACK_ONLY)
     assert address_allowed(ip_address("127.0.0.1"), networks)
     assert address_allowed(ip_address("::ffff:127.0.0.1"), networks)  # the same address, IPv4-mapped
     assert not address_allowed(ip_address("127.0.0.2"), networks)
@@ -420,22 +418,22 @@ def test_settings_are_checked_early():
 
 
 def test_retry_after_values():
-    assert refetch._parse_retry_after("7") == 7
+    assert _parse_retry_after("7") == 7
     in_a_minute = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=60), usegmt=True)
-    assert 55 < refetch._parse_retry_after(in_a_minute) <= 60
-    assert refetch._parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past: no wait
-    assert refetch._parse_retry_after("soon") is None and refetch._parse_retry_after(None) is None
+    assert 55 < _parse_retry_after(in_a_minute) <= 60
+    assert _parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past: no wait
+    assert _parse_retry_after("soon") is None and _parse_retry_after(None) is None
 
 
 def test_targets_are_normalised_for_the_wire():
-    target = refetch._parse_target("HTTP://Pdfs.Example.ORG:80/a b/ü.pdf?x=1#frag")
+    target = _parse_target("HTTP://Pdfs.Example.ORG:80/a b/ü.pdf?x=1#frag")
     assert (target.host, target.port, target.authority) == ("pdfs.example.org", 80, "pdfs.example.org")
     assert target.path == "/a%20b/%C3%BC.pdf?x=1"
-    assert refetch._parse_target("https://[::1]:8443/").authority == "[::1]:8443"
-    assert refetch._parse_target("https://bücher.example/").host == "xn--bcher-kva.example"
+    assert _parse_target("https://[::1]:8443/").authority == "[::1]:8443"
+    assert _parse_target("https://bücher.example/").host == "xn--bcher-kva.example"
     for bad in ("ftp://example.org/x.pdf", "http:///nohost", "http://example.org:99999/"):
-        with pytest.raises(refetch._Stop):
-            refetch._parse_target(bad)
+        with pytest.raises(_Stop):
+            _parse_target(bad)
 
 
 # --- payloads --------------------------------------------------------------------------------------------------

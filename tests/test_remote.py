@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from corpus import remote
 from corpus.config import StorageSettings, load_config
-from corpus.inputs import InputError, expand_inputs
-from corpus.warc import ReadError, iter_records
+from corpus.io import remote
+from corpus.io.inputs import InputError, expand_inputs
+from corpus.io.warc import ReadError, iter_records
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 

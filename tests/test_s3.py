@@ -154,7 +154,7 @@ def test_rerun_changes_nothing_in_the_bucket(s3_run: dict, s3, spark, tmp_path: 
 
 def test_missing_bucket_is_a_clear_error(s3_settings: list[str], spark, tmp_path: Path):
     from corpus.config import load_config
-    from corpus.inputs import InputError
+    from corpus.io.inputs import InputError
     from corpus.jobs.run import run_stages
 
     with pytest.raises(InputError, match="no-such-bucket"):

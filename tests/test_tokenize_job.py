@@ -10,11 +10,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from corpus import manifest
+from corpus.audit import manifest
 from corpus.config import load_config
 from corpus.dataset import PackedSequences
 from corpus.jobs.run import run_stages
-from corpus.jobs.tokenize import TOKENIZED_SCHEMA
+from corpus.schema import TOKENIZED_SCHEMA
 from corpus.synthetic import SyntheticCorpus
 from corpus.tokenizer import load_tokenizer
 

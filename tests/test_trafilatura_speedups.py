@@ -13,9 +13,9 @@ from trafilatura import htmlprocessing, utils, xpaths
 from trafilatura.deduplication import LRU_TEST
 from trafilatura.settings import Extractor
 
-from corpus import trafilatura_speedups as speedups
-from corpus.charset import decode_html
-from corpus.warc import WarcRecord, iter_records
+from corpus.html import speedups as speedups
+from corpus.html.charset import decode_html
+from corpus.io.warc import WarcRecord, iter_records
 from tests.conftest import SHARED
 
 DISCARD_LISTS = (

@@ -7,7 +7,7 @@ import gzip
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from corpus.warc import ReadError, WarcRecord, iter_records, parse_date, sniff_type
+from corpus.io.warc import ReadError, WarcRecord, iter_records, parse_date, sniff_type
 from tests.conftest import SHARED, shared_path
 
 

@@ -1,7 +1,7 @@
 """Tokenize stage: documents -> token ids in Parquet, the training-ready output.
 
     corpus tokenize input=PARQUET... output=OUT       # any Parquet with `id` and `text`
-    spark-submit jobs/tokenize.py --config CONF input=... output=...
+    spark-submit jobs/tokens.py --config CONF input=... output=...
 
 1. Order: the input's order (shard, row), or with `tokenize.shuffle` a seeded permutation of the whole dataset
    (documents sorted by xxhash64(seed, id)). Same input and seed, same order, whatever the partitioning.
@@ -21,46 +21,31 @@
 
 from __future__ import annotations
 
-# isort: off
-import corpus.jobs.script  # noqa: F401  (first: fixes sys.path when run as a script)
-
-# isort: on
-
-import json
-import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
-from corpus import manifest, storage
+from corpus.audit import manifest
+from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict
-from corpus.jobs.common import describe_outputs, running_total
+from corpus.io import storage
+from corpus.jobs.common import finish_stage, read_shards, running_total
+from corpus.schema import TOKENIZED_SCHEMA
+from corpus.tokenizer import load_tokenizer
 
-TOKENIZED_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("tokens", pa.list_(pa.uint32()), nullable=False),  # the document's ids, then the EOS id
-        pa.field("token_count", pa.int64(), nullable=False),
-        pa.field("url", pa.string()),
-        pa.field("language", pa.string()),
-    ]
-)
 KEY = ("_order", "_tiebreak", "id")
 STAGING_SCHEMA = pa.schema([pa.field("_order", pa.int64()), pa.field("_tiebreak", pa.string()), *TOKENIZED_SCHEMA])
 #: What Spark sees of a tokenized document: its key, size and place in a staging file.
-PLACES = T.StructType(
+PLACES = pa.schema(
     [
-        T.StructField("_order", T.LongType()),
-        T.StructField("_tiebreak", T.StringType()),
-        T.StructField("id", T.StringType()),
-        T.StructField("token_count", T.LongType()),
-        T.StructField("language", T.StringType()),
-        T.StructField("_file", T.StringType()),
-        T.StructField("_file_row", T.LongType()),
+        *(STAGING_SCHEMA.field(name).with_nullable(True) for name in ("_order", "_tiebreak", "id", "token_count")),
+        pa.field("language", pa.string()),
+        pa.field("_file", pa.string()),  # the staging file
+        pa.field("_file_row", pa.int64()),  # the row in it
     ]
 )
 
@@ -73,8 +58,6 @@ def tokenize_function(
     def tokenize(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow.parquet as pq
         from pyspark import TaskContext
-
-        from corpus.tokenizer import load_tokenizer
 
         settings = config_from_dict(config_dict).tokenize
         tokenizer = load_tokenizer(settings.tokenizer, settings.eos)
@@ -103,7 +86,7 @@ def tokenize_function(
                 [batch.column("_order"), batch.column("_tiebreak"), batch.column("id"), counts,
                  batch.column("language"), pa.array([path] * rows.num_rows, pa.string()),
                  pa.array(np.arange(written, written + rows.num_rows, dtype=np.int64))],
-                names=[f.name for f in PLACES],
+                schema=PLACES,
             )  # fmt: skip
             written += rows.num_rows
         if writer is not None:
@@ -206,28 +189,14 @@ def _shuffled_staging(spark: SparkSession, places: DataFrame, permuted: str) -> 
     )
 
 
-def run_tokenize(spark: SparkSession, config: Config, inputs: list[str], output: str, run: dict) -> dict:
+def run_tokenize(spark: SparkSession, config: Config, inputs: list[str], output: str, run: Run) -> None:
     started = manifest.now()
     output = storage.absolute(output)
-    tmp = storage.join(output, "_tmp", f"tokenize-{run['run_id']}")
+    tmp = storage.join(output, "_tmp", f"tokenize-{run.run_id}")
     settings = config.tokenize
-    from corpus.tokenizer import load_tokenizer
-
     tokenizer = load_tokenizer(settings.tokenizer, settings.eos)  # fail early, on the driver, on a bad name
     files = sorted(inputs)
-    raw = spark.read.parquet(*files)
-    if missing := {"id", "text"} - set(raw.columns):
-        raise ValueError(
-            f"tokenize input needs columns id and text; {', '.join(sorted(missing))} missing in {files[0]}"
-        )
-    shard_of = F.broadcast(
-        spark.createDataFrame([(storage.spark_path(f), i) for i, f in enumerate(files)], "_file string, _shard int")
-    )
-    base = (
-        raw.withColumn("_file", F.col("_metadata.file_path"))
-        .withColumn("_row", F.col("_metadata.row_index"))
-        .join(shard_of, "_file")
-    )
+    base, columns = read_shards(spark, files, "tokenize")
     if settings.shuffle:
         order, tiebreak = F.xxhash64(F.lit(settings.seed), F.col("id")), F.col("id")
     else:  # the input's own order: shard, then row (fits in one long: 2**24 shards of 2**39 rows)
@@ -237,12 +206,12 @@ def run_tokenize(spark: SparkSession, config: Config, inputs: list[str], output:
         tiebreak.alias("_tiebreak"),
         "id",
         "text",
-        (F.col("url") if "url" in raw.columns else F.lit(None).cast("string")).alias("url"),
-        (F.col("language") if "language" in raw.columns else F.lit(None).cast("string")).alias("language"),
+        (F.col("url") if "url" in columns else F.lit(None).cast("string")).alias("url"),
+        (F.col("language") if "language" in columns else F.lit(None).cast("string")).alias("language"),
     )
     staging = storage.join(tmp, "staging")
     places_path = storage.join(tmp, "places")
-    docs.mapInArrow(tokenize_function(config.to_dict(), staging), PLACES).write.parquet(places_path)
+    docs.mapInArrow(tokenize_function(config.to_dict(), staging), from_arrow_schema(PLACES)).write.parquet(places_path)
     places = spark.read.parquet(places_path)  # materialized once: a rerun of pass 1 would stage new files
     if settings.shuffle:
         places = _shuffled_staging(spark, places, storage.join(tmp, "permuted"))
@@ -297,22 +266,8 @@ def run_tokenize(spark: SparkSession, config: Config, inputs: list[str], output:
         "seed": settings.seed if settings.shuffle else None,
         "tokens_by_language": {(lang or "unknown"): n for lang, n in by_language},
     }
-    stats_path = storage.join(output, "stats", "tokenize.json")
-    storage.write_text(stats_path, json.dumps(stats, indent=2) + "\n")
     storage.remove(storage.join(output, "_tmp"))
-    outputs = describe_outputs(spark, {"tokenized": published, "stats": [stats_path]}, output)
-    manifest.record_stage(
-        run, output, "tokenize", started, outputs, inputs=files, tokenizer=tokenizer.name, total_tokens=total,
-        tokens_per_shard=shard_tokens,
+    finish_stage(
+        spark, run, output, "tokenize", started, {"tokenized": published}, stats, inputs=files,
+        tokenizer=tokenizer.name, total_tokens=total, tokens_per_shard=shard_tokens,
     )  # fmt: skip
-    return run
-
-
-def main(argv: list[str] | None = None) -> int:
-    from corpus.jobs.run import submit_main
-
-    return submit_main(argv, ["tokenize"], __doc__)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

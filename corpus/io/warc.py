@@ -27,7 +27,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 
-from corpus.inputs import open_input
+from corpus.io.inputs import open_input
 
 #: Records that carry a payload worth a document; the others (request, warcinfo, metadata) are structural.
 CONTENT_RECORDS = frozenset({"response", "resource", "conversion", "revisit"})
@@ -257,7 +257,7 @@ def iter_records(path: str) -> Iterator[WarcRecord | ReadError]:
                 return
             size = stream.seek(0, os.SEEK_END)
             stream.seek(0)
-        except OSError as exc:  # a remote file that kept failing (corpus.remote retried it)
+        except OSError as exc:  # a remote file that kept failing (corpus.io.remote retried it)
             yield ReadError(path, 0, f"unreadable_file:{type(exc).__name__}", str(exc)[:300])
             return
         first = _Pass(path, stream, size=size)

@@ -1,8 +1,8 @@
 """Extraction statistics from aggregated counts: per shard and merged, the funnel through the recipe's steps
 (documents in and out of each step, and why they left), skipped records, languages and charsets.
 
-The counts come from the written Parquet (jobs/stats.py groups it with Spark), so the statistics always agree
-with the shards."""
+The counts come from the written Parquet (jobs/stages/stats.py groups it with Spark into rows of
+corpus.schema.STATS_ROW_SCHEMA), so the statistics always agree with the shards."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from corpus.pipeline import STEPS
+from corpus.recipes import STEPS
 from corpus.schema import STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED
 
 #: One aggregated row: source_path, status, removed_by, reason, language, charset source, docs, chars.

@@ -18,12 +18,24 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-
-if TYPE_CHECKING:
-    from corpus.config import StorageSettings
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 T = TypeVar("T")
+
+#: Where Common Crawl publishes its crawls over HTTPS (s3://commoncrawl/ inside AWS).
+COMMONCRAWL_URL = "https://data.commoncrawl.org/"
+
+
+class StorageOptions(Protocol):
+    """What this module needs of the config's `storage` section (corpus.config.StorageSettings)."""
+
+    options: dict[str, dict[str, Any]]
+    retries: int
+    retry_backoff: float
+    block_size: int
+    commoncrawl_url: str
+    commoncrawl_listing: str
+
 
 #: Errors that retrying cannot fix: the request is wrong, not the network.
 PERMANENT_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, ValueError)
@@ -207,6 +219,6 @@ def list_crawl(listing_url: str, base_url: str, policy: RetryPolicy | None = Non
     return [base + line.strip().lstrip("/") for line in text.splitlines() if line.strip()]
 
 
-def use(settings: StorageSettings) -> None:
+def use(settings: StorageOptions) -> None:
     """`configure` from the config's `storage` section."""
     configure(settings.options, RetryPolicy(settings.retries, settings.retry_backoff), settings.block_size)

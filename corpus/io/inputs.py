@@ -8,8 +8,7 @@ import re
 from typing import BinaryIO
 
 from corpus.assets import is_url
-from corpus.config import StorageSettings
-from corpus.remote import crawl_listing_url, list_crawl, open_remote
+from corpus.io.remote import COMMONCRAWL_URL, StorageOptions, crawl_listing_url, list_crawl, open_remote
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 #: Files picked up when an input is a directory (explicitly named files are read whatever their name).
@@ -54,16 +53,18 @@ def _list_local(spec: str) -> list[str]:
     return [os.path.abspath(p) for p in found]
 
 
-def expand_inputs(specs: list[str], storage: StorageSettings | None = None) -> list[str]:
+def expand_inputs(specs: list[str], storage: StorageOptions | None = None) -> list[str]:
     """Paths, globs, directories, URLs and Common Crawl ids -> a sorted, de-duplicated list of files (sorted, so
-    that shard numbers are stable across runs)."""
-    storage = storage or StorageSettings()
+    that shard numbers are stable across runs). `storage` says where crawl ids are listed (the config's
+    `storage` section; default: Common Crawl's HTTPS listing of WARC files)."""
+    crawls_url = storage.commoncrawl_url if storage else COMMONCRAWL_URL
+    listing_kind = storage.commoncrawl_listing if storage else "warc"
     files: set[str] = set()
     for spec in specs:
-        listing = crawl_listing_url(spec, storage.commoncrawl_url, storage.commoncrawl_listing)
+        listing = crawl_listing_url(spec, crawls_url, listing_kind)
         if listing is not None:
             try:
-                found = list_crawl(listing, storage.commoncrawl_url)
+                found = list_crawl(listing, crawls_url)
             except (OSError, ValueError) as exc:
                 raise InputError(
                     f"input {spec!r}: could not read the crawl's listing {listing}: {exc} "
@@ -113,7 +114,7 @@ def expand_parquet(specs: list[str]) -> list[str]:
 
 
 def open_input(path: str) -> BinaryIO:
-    """A local file, or a remote one read with range requests and retries (corpus.remote)."""
+    """A local file, or a remote one read with range requests and retries (corpus.io.remote)."""
     if is_url(path):
         return open_remote(path)
     return open(path, "rb")

@@ -1,0 +1,327 @@
+"""PDF to text on CPU: a per-page router over PyMuPDF for reading order, tables, running headers and scans.
+
+FinePDFs ran Docling (a layout model, under 1 page/s/core); pymupdf4llm's layout mode (`to_markdown(header=False,
+footer=False)`) gets reading order, headers and tables about as right at 1-1.6 pages/s/core; plain
+`page.get_text()` runs at 200+ pages/s but in content-stream order, with running headers and without tables
+(../shared/research/pdf-finepdfs-pymupdf.md). Most pages of web PDFs are plain single- or multi-column text, so
+`extract_pdf` reads every page once with MuPDF's structured text (`extractDICT`, which also reports the page's
+vector paths) and routes each page from that pass's features to the cheapest path that handles it:
+
+- `text`: the page's text blocks ordered by a recursive XY-cut: columns where a vertical gap crosses the whole
+  region, horizontal bands otherwise; bands that share a column gutter are merged first, so two columns whose
+  paragraph gaps happen to line up are not read across, unless they are set in different font sizes (a
+  two-column figure caption above two-column body text is read band by band). Lines are joined into paragraphs
+  (hyphenated line breaks undone, not after acronyms or numbers: "AF-toxin"), and a block that continues a
+  sentence is joined to the paragraph it continues, across a column break and over a footnote, caption or
+  table in between. Text written in another direction than the page's main one (margin stamps like arXiv's or
+  "Downloaded from ...", watermarks) is dropped.
+- `tables`: the same, plus tables, each a Markdown table (cells kept) in reading order. Grids are rebuilt from
+  the page's line art (`get_cdrawings`, read only on pages whose vector paths look like rules, skipped on
+  drawings of more than MAX_PATH_ITEMS items); tables ruled only across (booktabs: three rules of one extent,
+  no vertical rule) get their columns from the gutters of the rows below the header rule; rule-less tables are
+  found as runs of rows of at least three aligned, short cells, never taking lines of running text (a column of
+  prose beside a figure, a newspaper's columns). PyMuPDF's own `find_tables` costs 0.2-2 s per page (its
+  character pass is Python), about the layout model's price, so it is not used.
+- `layout`: pymupdf4llm's layout mode, opt-in (`layout=True`) for the pages `_needs_layout` picks (pages with
+  tables), at most MAX_LAYOUT_PAGES per document. It costs about a second per page, and a single vector-heavy
+  page took minutes in the research; a timeout is the sandbox's job. On the annotated pages of
+  tests/pdf_annotations.json the fast path scores as well as layout mode (scripts/bench_pdf.py), so it is off
+  by default.
+- `ocr`: pages without a text layer, through Tesseract inside MuPDF (`get_textpage_ocr`) when its language
+  data is installed; otherwise such pages are `no_text`, and a document that is mostly scans (or garbled text
+  layers) gets status `needs_ocr`, for an OCR queue. A page with a few characters and no picture keeps them.
+
+After all pages are read, running headers and footers are removed: lines in the top or bottom 12% of the page,
+or among the first or last two rows of text of a page (books set on letter paper put the header lower), that
+repeat on enough pages (digits masked in the 12% zones, so "Page 3 of 9" matches "Page 4 of 9"); then bare page
+numbers ("12", "- 12 -", "Page 3 of 9", "7-45", "xii") alone on the first or last row. Text is normalized
+conservatively: ligatures come out expanded (MuPDF's flag, plus NFKC for the presentation-form blocks
+U+FB00-FDFF and U+FE70-FEFE: Latin/Armenian ligatures, Hebrew and Arabic presentation forms, which fonts emit
+instead of letters); TeX's spacing accents are composed ("na¨ıve" -> "naïve"); odd spaces become spaces; soft
+hyphens, zero-width and control characters go; and NFC. NFKC is not applied to everything: it would also
+rewrite superscripts, fractions, full-width CJK punctuation and the like, which are real content.
+
+Garbled text, the signal FinePDFs routes to OCR, is counted: U+FFFD (MuPDF's output for glyphs without a
+Unicode mapping, e.g. CID fonts without ToUnicode), private-use characters and C0 controls, as `garbled_ratio`
+of all non-space characters; those characters are removed from the text.
+
+Nothing raises (a last guard turns any error outside a page into `error:pdf_broken`): not a PDF (MuPDF also opens
+HTML, so the `%PDF-` magic and `doc.is_pdf` are checked), broken, encrypted, empty and scanned documents each come
+back as a `PdfExtraction` with a status. Documents with more than `max_pages` pages are extracted up to `max_pages`
+and flagged (`signals["pages_truncated"]`), not refused: the first pages are usually the valuable ones and the text
+is still correct.
+
+`extract_pdf` is a top-level function of bytes returning a picklable dataclass, so corpus.sandbox can run it in
+a child process with time and memory limits. `import pymupdf` loads PyMuPDF's layout model (about 2 s and
+140 MB, once per process), so the import is deferred to the first call.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from corpus.pdf.clean import _clean
+from corpus.pdf.detect import MAGIC_WINDOW, PDF_MAGIC
+from corpus.pdf.layout import (
+    BLANK,
+    FAILED,
+    GARBLED,
+    LAYOUT,
+    NO_TEXT,
+    OCR,
+    TABLES,
+    TEXT,
+    _Page,
+    _page_text,
+    _read_blocks,
+    _xy_order,
+)
+from corpus.pdf.margins import _remove_margins
+from corpus.pdf.tables import _aligned_tables, _ruled_tables
+
+OK = "ok"
+EMPTY = "empty"
+NEEDS_OCR = "needs_ocr"
+NOT_PDF = "error:not_pdf"
+ENCRYPTED = "error:pdf_encrypted"
+BROKEN = "error:pdf_broken"
+
+MAX_LAYOUT_PAGES = 20  # pages per document sent to pymupdf4llm's layout mode when `layout=True`
+MIN_PAGE_CHARS = 20  # fewer non-space characters than this: the page has no text layer
+SCAN_IMAGE_COVERAGE = 0.3  # ... and if images cover this share of it, it is a scan
+NEEDS_OCR_SHARE = 0.5  # a document with at least this share of scanned pages needs OCR
+GARBLED_PAGE_RATIO = 0.3  # a page with this share of garbled characters has no usable text
+
+_FLAGS = 0  # set by _pymupdf(): MuPDF's dict flags without ligatures and images, with vector paths
+
+
+@cache
+def _pymupdf() -> Any:
+    """Import PyMuPDF once, quietly (MuPDF prints every repaired xref otherwise), and set the text flags."""
+    global _FLAGS
+    import pymupdf
+
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+    _FLAGS = (
+        pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP | pymupdf.TEXT_COLLECT_VECTORS
+    ) & ~pymupdf.TEXT_PRESERVE_LIGATURES
+    return pymupdf
+
+
+@cache
+def tessdata_dir() -> str | None:
+    """Tesseract's language-data folder when MuPDF's built-in OCR can use it, else None; looked up once per
+    process, without starting a subprocess ($TESSDATA_PREFIX, then Debian's tesseract-ocr locations)."""
+    candidates = [os.environ.get("TESSDATA_PREFIX", "")]
+    candidates += sorted(glob.glob("/usr/share/tesseract-ocr/*/tessdata"), reverse=True)
+    candidates += ["/usr/share/tessdata", "/usr/local/share/tessdata"]
+    for folder in candidates:
+        if folder and glob.glob(os.path.join(folder, "*.traineddata")):
+            return folder
+    return None
+
+
+@dataclass
+class PdfExtraction:
+    """What `extract_pdf` made of one PDF.
+
+    status: `ok`, `needs_ocr` (mostly scans and no OCR engine), `empty` (no pages, or no text at all),
+        `error:not_pdf`, `error:pdf_encrypted` (needs a password), `error:pdf_broken` (MuPDF cannot open it or
+        read any page).
+    text: the pages' text, joined by blank lines; paragraphs are separated by blank lines, tables are Markdown.
+    page_ends: for each extracted page, the offset in `text` where it ends (FinePDFs' `page_ends`): page i is
+        `text[page_ends[i-1]:page_ends[i]]`, the separator belonging to the page before it.
+    page_count: pages in the document (more than `len(page_ends)` when it was cut at `max_pages`).
+    routes: for each extracted page, the path that produced its text (`text`, `tables`, `layout`, `ocr`) or why
+        there is none (`no_text`, `blank`, `garbled`, `failed`).
+    signals: numbers for filters and audits (`garbled_ratio`, `pages_without_text`, `tables`, ...).
+    error: the exception message behind an `error:` status or a failed page, if any.
+    """
+
+    status: str
+    text: str = ""
+    page_ends: list[int] = field(default_factory=list)
+    page_count: int = 0
+    routes: list[str] = field(default_factory=list)
+    signals: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------ the router
+
+
+def _image_coverage(page: Any) -> float:
+    """Share of the page covered by images (overlaps counted twice, capped at 1); only asked for pages with
+    (almost) no text, since it costs another pass over the page."""
+    area = abs(page.rect)
+    if not area:
+        return 0.0
+    covered = sum(abs(page.rect & info["bbox"]) for info in page.get_image_info())
+    return min(1.0, covered / area)
+
+
+def _unrotated_size(page: Any) -> tuple[float, float]:
+    """Width and height of the page in the coordinates of its text, which PyMuPDF gives unrotated."""
+    rect = page.rect
+    return (rect.height, rect.width) if page.rotation in (90, 270) else (rect.width, rect.height)
+
+
+def _read_page(doc: Any, index: int, ocr_language: str | None) -> _Page:
+    """One page through the router: read its structured text once, then take the cheapest path that fits."""
+    page = doc[index]
+    width, height = _unrotated_size(page)
+    page_dict = page.get_textpage(flags=_FLAGS).extractDICT()
+    result = _read_blocks(page_dict, width, height)
+    usable = result.chars - result.garbled
+    if result.chars >= MIN_PAGE_CHARS and result.garbled > GARBLED_PAGE_RATIO * result.chars:
+        route = GARBLED
+    elif usable >= MIN_PAGE_CHARS:
+        route = TEXT
+    else:  # little or no text: a scan if images cover the page, else keep what little text there is
+        route = NO_TEXT if _image_coverage(page) >= SCAN_IMAGE_COVERAGE else (TEXT if usable else BLANK)
+    if route == TEXT:
+        _ruled_tables(result, page)
+        _aligned_tables(result)
+        result.blocks = _xy_order(result.blocks)
+        return result
+    if route != BLANK and ocr_language and tessdata_dir():
+        ocr_dict = page.get_textpage_ocr(
+            flags=_FLAGS, language=ocr_language, dpi=300, full=True, tessdata=tessdata_dir()
+        ).extractDICT()
+        ocr = _read_blocks(ocr_dict, width, height)
+        ocr.route, ocr.blocks = OCR, _xy_order(ocr.blocks)
+        return ocr
+    return _Page(route, width, height, chars=result.chars, garbled=result.garbled)
+
+
+def _open(data: bytes) -> tuple[Any, PdfExtraction | None]:
+    """The MuPDF document, or the outcome that ends extraction before any page is read."""
+    if PDF_MAGIC not in data[:MAGIC_WINDOW]:
+        return None, PdfExtraction(EMPTY if not data.strip() else NOT_PDF)
+    pymupdf = _pymupdf()
+    try:
+        doc = pymupdf.open(stream=data, filetype="pdf")
+        if not doc.is_pdf:
+            return None, PdfExtraction(NOT_PDF)
+        if doc.needs_pass and not doc.authenticate(""):
+            return None, PdfExtraction(ENCRYPTED)
+        if doc.page_count == 0:
+            return None, PdfExtraction(BROKEN if doc.is_repaired else EMPTY)
+    except Exception as exc:  # MuPDF raises a zoo of types (FileDataError, RuntimeError, FzErrorFormat, ...)
+        return None, PdfExtraction(BROKEN, error=f"{type(exc).__name__}: {exc}")
+    return doc, None
+
+
+def extract_pdf(
+    data: bytes, max_pages: int = 500, ocr_language: str | None = "eng", layout: bool = False
+) -> PdfExtraction:
+    """Text of a PDF with layout handling (see the module docstring). Never raises for a bad document.
+
+    max_pages: extract at most this many pages (the first ones); more are flagged in `pages_truncated`.
+    ocr_language: Tesseract language(s) for pages without a text layer, if Tesseract's data is installed;
+        None never OCRs.
+    layout: let the router send the pages the fast path is least sure of (`_needs_layout`: pages with tables) to
+        pymupdf4llm's layout mode, about a second per page; at most MAX_LAYOUT_PAGES per document.
+    """
+    started = time.perf_counter()
+    try:
+        doc, outcome = _open(data)
+        if outcome is not None:
+            return outcome
+        with doc:
+            page_count = doc.page_count
+            pages = []
+            for index in range(min(page_count, max_pages)):
+                try:
+                    pages.append(_read_page(doc, index, ocr_language))
+                except Exception as exc:
+                    pages.append(_Page(FAILED, error=f"{type(exc).__name__}: {exc}"))
+            if layout:
+                _layout_pages(doc, pages)
+            repaired = doc.is_repaired
+        return _assemble(pages, page_count, repaired, started)
+    except Exception as exc:  # a last guard: a bug or a MuPDF error outside a page must not kill the task
+        return PdfExtraction(BROKEN, error=f"{type(exc).__name__}: {exc}")
+
+
+def _needs_layout(page: _Page) -> bool:
+    """Pages the fast path is least sure of: those where it found tables (rebuilt from rules and alignment)."""
+    return page.route == TABLES
+
+
+def _layout_pages(doc: Any, pages: list[_Page]) -> None:
+    """Re-read the pages `_needs_layout` picks, up to MAX_LAYOUT_PAGES, with pymupdf4llm's layout mode (a layout
+    model classifies the page's boxes, headers and footers dropped, tables as Markdown). A page it fails on keeps
+    the fast path's text."""
+    chosen = [i for i, page in enumerate(pages) if _needs_layout(page)][:MAX_LAYOUT_PAGES]
+    if not chosen:
+        return
+    import pymupdf4llm
+
+    for index in chosen:
+        try:
+            chunks = pymupdf4llm.to_markdown(
+                doc, pages=[index], header=False, footer=False, use_ocr=False, page_chunks=True, show_progress=False
+            )
+        except Exception as exc:
+            pages[index].error = f"layout: {type(exc).__name__}: {exc}"
+            continue
+        text = "\n".join(_clean(line) for line in "".join(c.get("text", "") for c in chunks).splitlines())
+        text = re.sub(r"\n{3,}", "\n\n", text).strip()
+        if text:
+            pages[index].text, pages[index].route = unicodedata.normalize("NFC", text), LAYOUT
+
+
+def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: float) -> PdfExtraction:
+    """Join the pages' text, after removing running headers and footers, and decide the document's status."""
+    counts: Counter[str] = Counter()
+    headers, numbers = _remove_margins(pages)
+    texts = [_page_text(page, counts) for page in pages]
+    page_ends, offset = [], 0
+    for i, text in enumerate(texts):
+        if text and any(texts[i + 1 :]):
+            texts[i] = text + "\n\n"
+        offset += len(texts[i])
+        page_ends.append(offset)
+    routes = [page.route for page in pages]
+    chars = sum(page.chars for page in pages)
+    garbled = sum(page.garbled for page in pages)
+    scans = routes.count(NO_TEXT) + routes.count(GARBLED)
+    signals = {
+        "chars": chars,
+        "garbled_chars": garbled,
+        "garbled_ratio": round(garbled / chars, 6) if chars else 0.0,
+        "pages_without_text": sum(r in (NO_TEXT, BLANK, GARBLED, FAILED) for r in routes),
+        "pages_scanned": scans,
+        "pages_failed": routes.count(FAILED),
+        "pages_ocr": routes.count(OCR),
+        "pages_layout": routes.count(LAYOUT),
+        "tables": sum(page.tables for page in pages),
+        "header_footer_lines_removed": headers,
+        "page_numbers_removed": numbers,
+        "rotated_lines_dropped": sum(len(page.rotated) for page in pages),
+        "dehyphenated": counts["dehyphenated"],
+        "pages_truncated": int(page_count > len(pages)),
+        "repaired": int(repaired),
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+    text = "".join(texts)
+    if routes and routes.count(FAILED) == len(routes):
+        status = BROKEN
+    elif scans and scans >= NEEDS_OCR_SHARE * len(routes):
+        status = NEEDS_OCR
+    elif not text.strip():
+        status = EMPTY
+    else:
+        status = OK
+    error = next((page.error for page in pages if page.error), None)
+    return PdfExtraction(status, text, page_ends, page_count, routes, signals, error)

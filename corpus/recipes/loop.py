@@ -1,0 +1,183 @@
+"""The record loop every recipe shares, and what it needs: records in, documents out (kept, removed or skipped).
+
+A recipe (`Recipe` subclass) says what to do with one content record; the loop reads the file, turns unreadable
+records into removed rows, skips structural records and makes sure nothing raises out of `process_file`: a
+failure on one record (a bug, or a surprise in a dependency) costs that document, removed with
+``reason=error:<exception>``, never the task.
+"""
+
+from __future__ import annotations
+
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from corpus.config import Config
+from corpus.document import Document
+from corpus.filters import FILTERS, Filter
+from corpus.filters.fineweb import FINEWEB_2024_STOP_CHARS
+from corpus.filters.language import LanguageFilter
+from corpus.filters.url import URLFilter
+from corpus.io.inputs import crawl_name
+from corpus.io.warc import CONTENT_RECORDS, ReadError, WarcRecord, iter_records
+from corpus.schema import STATUS_REMOVED
+from corpus.text import splitter
+
+#: `removed_by` values in pipeline order, the steps that are not filters included (the stats' funnel order).
+STEPS = ("reader", "url", "extract", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb_quality")
+
+#: What FineWeb's 2024 code did differently, as filter parameters (explicit config values still win).
+FINEWEB_2024: dict[str, dict[str, Any]] = {
+    "language": {"newline_replacement": "", "top_k": 1},
+    "gopher_quality": {"count_distinct_stop_words": False},
+    "fineweb_quality": {
+        "stop_chars": FINEWEB_2024_STOP_CHARS,
+        "skip_empty_lines": False,
+        "strict_comparisons": False,
+    },
+}
+
+RecordStep = Callable[[WarcRecord, Document], Document]
+
+
+def filter_params(config: Config, name: str) -> dict[str, Any] | None:
+    """Constructor arguments for filter `name`, or None if it is disabled."""
+    params = dict(FINEWEB_2024.get(name, {})) if config.compat == "fineweb-2024" else {}
+    params.update(config.filters.get(name, {}))
+    if not params.pop("enabled", True):
+        return None
+    return params
+
+
+def configured_filters(config: Config) -> tuple[URLFilter | None, LanguageFilter | None, list[Filter]]:
+    """The filters the config enables: the URL filter (it runs before extraction), the language filter and the
+    quality filters, in FILTERS order."""
+    words = splitter(config.compat)
+    url_filter: URLFilter | None = None
+    language: LanguageFilter | None = None
+    quality: list[Filter] = []
+    for name, cls in FILTERS.items():
+        params = filter_params(config, name)
+        if params is None:
+            continue
+        if name == "url":
+            url_filter = URLFilter(**params)
+        elif name == "language":
+            language = LanguageFilter(**params)
+        else:
+            quality.append(cls(**params, words=words))
+    return url_filter, language, quality
+
+
+def status_allowed(status: int | None, allowed: list[str]) -> bool:
+    if status is None:
+        return True
+    code = f"{status:03d}"
+    return any(code == a or (a.endswith("xx") and code[0] == a[0]) for a in allowed)
+
+
+def read_error_document(error: ReadError, crawl: str) -> Document:
+    """The removed row that stands for an unreadable record or file (every recipe writes the same one)."""
+    return Document(
+        id=f"<urn:corpus:read-error:{error.path}@{error.offset}>",
+        text=None,
+        url=None,
+        crawl=crawl,
+        source_path=error.path,
+        source_offset=error.offset,
+        removed_by="reader",
+        reason=f"error:{error.kind}",
+        status=STATUS_REMOVED,
+    )
+
+
+def record_document(rec: WarcRecord, crawl: str) -> Document:
+    """A document for a WARC record, with its provenance and no text yet."""
+    return Document(
+        id=rec.record_id,
+        text=None,
+        url=rec.url,
+        crawl=crawl,
+        fetch_time=rec.date,
+        content_type=rec.payload_type,
+        source_path=rec.path,
+        source_offset=rec.offset,
+        http_status=rec.http_status,
+    )
+
+
+def first_removal(doc: Document, filters: Iterable[Filter]) -> tuple[str, str | BaseException] | None:
+    """The first of `filters` (in order) that removes `doc`: its name and its reason, or the exception it raised
+    (a filter's bug costs one document, not the task); None when every filter keeps it."""
+    for flt in filters:
+        try:
+            keep, reason = flt.filter(doc)
+        except Exception as exc:
+            return flt.name, exc
+        if not keep:
+            return flt.name, reason or flt.name
+    return None
+
+
+class Recipe(ABC):
+    """A recipe over one input file. Subclasses implement `process_record`; `process_file` is the loop."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.url_filter, self.language_filter, self.quality_filters = configured_filters(config)
+        self._warned: set[str] = set()
+
+    def start_file(self) -> None:  # noqa: B027 (a hook: most recipes keep no per-file state)
+        """Called before the records of each file (state that must not leak from one file to the next)."""
+
+    @abstractmethod
+    def process_record(self, rec: WarcRecord, doc: Document) -> Document:
+        """Decide `doc`, the document of content record `rec`: set its text and status, or remove it."""
+
+    def process_file(self, path: str, records: Iterable[WarcRecord | ReadError] | None = None) -> Iterator[Document]:
+        """The documents of one WARC/ARC file (`records`: already read records of it, for tests)."""
+        return self.loop(path, records, self.process_record)
+
+    def loop(self, path: str, records: Iterable[WarcRecord | ReadError] | None, step: RecordStep) -> Iterator[Document]:
+        """The one record loop: `step` decides each content record's document."""
+        self.start_file()
+        crawl = crawl_name(path, self.config.crawl)
+        for item in records if records is not None else iter_records(path):
+            if isinstance(item, ReadError):
+                yield read_error_document(item, crawl)
+                continue
+            if item.rec_type not in CONTENT_RECORDS:
+                continue
+            try:
+                doc = step(item, record_document(item, crawl))
+            except Exception as exc:  # a bug or a surprise in a dependency: one document, never the task
+                doc = self.remove(record_document(item, crawl), "reader", exc)
+            yield doc
+
+    def remove(self, doc: Document, step: str, reason: str | BaseException) -> Document:
+        """Mark `doc` removed by `step`; an exception becomes ``error:<its type>`` (reported once per type)."""
+        if isinstance(reason, BaseException):
+            kind = type(reason).__name__
+            if kind not in self._warned:
+                self._warned.add(kind)
+                print(f"corpus: {step} failed on {doc.id} ({kind}: {reason}); counted as error:{kind}", file=sys.stderr)
+            reason = f"error:{kind}"
+        doc.removed_by, doc.reason, doc.status = step, reason, STATUS_REMOVED
+        return doc
+
+    def screen(self, rec: WarcRecord, doc: Document) -> Document | None:
+        """The checks before a payload is read: the HTTP status, then the URL filter. Returns `doc` removed, or
+        None when it passes."""
+        if not status_allowed(rec.http_status, self.config.reader.allowed_http_status):
+            return self.remove(doc, "reader", f"http_status:{rec.http_status}")
+        if self.url_filter is not None:
+            keep, reason = self.url_filter.filter(doc)
+            if not keep:
+                return self.remove(doc, "url", reason or "url")
+        return None
+
+    def apply_filters(self, doc: Document, filters: Iterable[Filter]) -> Document | None:
+        """Remove `doc` by the first of `filters` that drops it and return it; None when all keep it."""
+        removal = first_removal(doc, filters)
+        return None if removal is None else self.remove(doc, *removal)
