@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-#: Quality signals computed by filters, keyed ``<filter>.<signal>`` (e.g. ``gopher_quality.alpha_words_ratio``).
-SIGNALS_TYPE = pa.map_(pa.string(), pa.float64())
+#: Quality signals computed by filters, keyed ``<filter>.<signal>`` (e.g. ``gopher_quality.alpha_words_ratio``):
+#: a list of (key, value) entries. Not an Arrow map: Hugging Face `datasets` cannot load map columns, and every
+#: reader (datasets, DuckDB, Polars, Spark, pandas) loads a list of structs; `map_from_entries(signals)` gives a
+#: map in Spark and DuckDB. `signals_dict` reads either form back (outputs written before this was a list hold
+#: a map<string, double>).
+SIGNALS_TYPE = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.float64())]))
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -30,6 +34,17 @@ DOCUMENT_SCHEMA = pa.schema(
 )
 
 DOCUMENT_COLUMNS: tuple[str, ...] = tuple(DOCUMENT_SCHEMA.names)
+
+
+def signals_dict(value: list | dict | None) -> dict[str, float]:
+    """A `signals` cell as pyarrow's `to_pylist` gives it (a list of {"key", "value"} dicts, or of (key, value)
+    tuples from a map column) -> {key: value}."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    return {e["key"]: e["value"] for e in value} if isinstance(value[0], dict) else dict(value)
+
 
 #: Extraction writes kept, removed and skipped rows in one pass, partitioned on this column.
 STATUS_COLUMN = "_status"

@@ -9,6 +9,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import MapType
 
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
@@ -76,6 +77,14 @@ def read_shards(spark: SparkSession, files: list[str], stage: str) -> tuple[Data
         .drop("_file")
     )
     return base, raw.columns
+
+
+def signal(df: DataFrame, key: str, column: str = "signals") -> Column:
+    """One signal of each row (null where the row lacks it), from a `signals` column that is a list of
+    (key, value) structs (corpus.schema.SIGNALS_TYPE) or, in outputs written before, a map."""
+    if isinstance(df.schema[column].dataType, MapType):
+        return F.col(column)[key]
+    return F.map_from_entries(F.col(column))[key]
 
 
 def write_sharded(

@@ -14,6 +14,7 @@ from corpus.config import load_config
 from corpus.filters.pii import EMAIL_REPLACEMENTS, IP_REPLACEMENTS
 from corpus.jobs.run import run_stages
 from corpus.minhash import simplify_text
+from corpus.schema import signals_dict
 from corpus.synthetic import SyntheticCorpus, jaccard
 from tests.conftest import shared_path
 
@@ -41,7 +42,7 @@ def test_exact_duplicate_and_pii_on_the_sample(sample_output):
     masked = kept["https://docs.example.org/reference/raise.html"]
     assert EMAIL_REPLACEMENTS[0] in masked["text"] and IP_REPLACEMENTS[0] in masked["text"]
     assert "Docs.Team@example.org" not in masked["text"] and "93.184.216.34" not in masked["text"]
-    assert masked["signals"] and dict(masked["signals"])["pii.emails"] == 1.0
+    assert masked["signals"] and signals_dict(masked["signals"])["pii.emails"] == 1.0
     filtered = rows(sample_output, "filtered")
     assert len(kept) + len(removed) == len(filtered)
     # deduped/ mirrors filtered/: same shard names, same order

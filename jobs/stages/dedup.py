@@ -31,7 +31,7 @@ from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict, minhash_params
 from corpus.io import storage
-from corpus.jobs.common import finish_stage, read_shards, running_total, write_sharded
+from corpus.jobs.common import finish_stage, read_shards, running_total, signal, write_sharded
 from corpus.jobs.components import connected_components
 
 INDEX_NODE = -1  # the one node that stands for every earlier run's index: its component is removed
@@ -74,6 +74,7 @@ def pii_function(config_dict: dict) -> Callable[[Iterator[pa.RecordBatch]], Iter
 
     def mask(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from corpus.filters.pii import PIIMasker
+        from corpus.schema import signals_dict
 
         config = config_from_dict(config_dict)
         pii = config.dedup.pii
@@ -100,7 +101,7 @@ def pii_function(config_dict: dict) -> Callable[[Iterator[pa.RecordBatch]], Iter
             if "signals" in names:
                 signals = []
                 for old, (emails, ips) in zip(batch.column("signals").to_pylist(), counts):
-                    entries = dict(old or [])
+                    entries = signals_dict(old)
                     entries.update({"pii.emails": float(emails), "pii.ip_addresses": float(ips)})
                     signals.append(list(entries.items()))
                 columns[names.index("signals")] = pa.array(signals, batch.schema.field("signals").type)
@@ -253,8 +254,8 @@ def dedup_stats(
         stats["kept_by_cluster_size"] = {str(size): n for size, n in sizes}
         if "signals" in kept.columns:
             row = kept.agg(
-                F.sum(F.col("signals")["pii.emails"]).alias("emails"),
-                F.sum(F.col("signals")["pii.ip_addresses"]).alias("ips"),
+                F.sum(signal(kept, "pii.emails")).alias("emails"),
+                F.sum(signal(kept, "pii.ip_addresses")).alias("ips"),
             ).first()
             stats["pii"] = {"emails": int(row["emails"] or 0), "ip_addresses": int(row["ips"] or 0)}
     return stats
