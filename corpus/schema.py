@@ -103,3 +103,8 @@ STATS_ROW_SCHEMA = pa.schema(
         pa.field("chars", pa.int64()),
     ]
 )
+
+#: Labels (corpus.io.labels), wherever they come from: the document's `id` and `text`, its `label` (string, bool
+#: or number: the column keeps its type), who gave it (`annotator`: a person, `llm:<model>` or `rule:<name>`),
+#: when (`created`, ISO 8601) and under which guideline version (`guideline`). Provenance columns may follow.
+LABEL_COLUMNS: tuple[str, ...] = ("id", "text", "label", "annotator", "created", "guideline")
