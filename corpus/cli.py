@@ -1,9 +1,11 @@
 """The `corpus` command.
 
-    corpus run CONF.yaml [key=value ...]        run a recipe (extract -> stats -> dedup -> tokenize -> report)
-    corpus extract [CONF.yaml] [key=value ...]  the extraction stage alone (and its stats)
-    corpus dedup [CONF.yaml] [key=value ...]    dedup (and PII masking) of filtered/ or of any Parquet
-    corpus tokenize [CONF.yaml] [key=value ...] token ids of deduped/ (or any Parquet) in Parquet shards
+    corpus run CONF.yaml [key=value ...]          run a recipe: every stage it lists (conf/fineweb.yaml: extract,
+                                                  stats, dedup, tokenize, report), resuming what is done
+    corpus extract [CONF.yaml] [key=value ...]    the extraction stage alone (and its stats)
+    corpus refetch [CONF.yaml] [key=value ...]    PDF recipe: fetch truncated PDFs again from their origin
+    corpus dedup [CONF.yaml] [key=value ...]      dedup (and PII masking) of filtered/ or of any Parquet
+    corpus tokenize [CONF.yaml] [key=value ...]   token ids of deduped/ (or any Parquet) in Parquet shards
     corpus stats OUT | report OUT | verify OUT | inspect OUT | config [CONF.yaml] [key=value ...]
 
 Settings are `key=value` pairs over the YAML file (dotted keys, YAML values): `input=` (files, folders, globs,
@@ -17,9 +19,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 
+from corpus import __version__
 from corpus.assets import AssetError
 from corpus.config import ConfigError, load_config
 from corpus.io.inputs import InputError
@@ -27,25 +31,33 @@ from corpus.jobs.run import run_stages
 from corpus.jobs.stages import STAGES
 
 
-def _config_args(parser: argparse.ArgumentParser, required: bool) -> None:
-    if required:
-        parser.add_argument("config", metavar="CONF.yaml", help="recipe file, e.g. conf/fineweb.yaml")
+def _config_args(parser: argparse.ArgumentParser, required: bool, example: str = "input=a.warc.gz output=out") -> None:
+    """CONF.yaml (optional unless `required`: the built-in FineWeb settings) and key=value settings."""
     parser.add_argument(
-        "settings", nargs="*", metavar="key=value", help="settings over the file, e.g. input=a.warc.gz output=out"
+        "config",
+        metavar="CONF.yaml",
+        nargs=None if required else "?",
+        help="recipe file, e.g. conf/fineweb.yaml" + ("" if required else " (default: the FineWeb settings)"),
     )
+    parser.add_argument("settings", nargs="*", metavar="key=value", help=f"settings over the file, e.g. {example}")
 
 
-def _split_config(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+def _split_config(args: argparse.Namespace, required: bool = False) -> tuple[str | None, list[str]]:
     """`corpus extract [CONF] k=v`: the first positional is the file unless it looks like a setting."""
     settings = list(args.settings)
     config = getattr(args, "config", None)
-    if config is None and settings and "=" not in settings[0]:
-        config = settings.pop(0)
+    if config is not None and "=" in config and not os.path.exists(config):
+        if required:
+            raise ConfigError(
+                f"`corpus {args.command}` needs a recipe file first, e.g. `corpus {args.command} conf/fineweb.yaml "
+                f"{config} ...` (got the setting {config!r} where the file goes)"
+            )
+        config, settings = None, [config, *settings]
     return config, settings
 
 
 def cmd_run(args: argparse.Namespace, stages: list[str] | None = None, recipe: str | None = None) -> int:
-    path, settings = _split_config(args)
+    path, settings = _split_config(args, required=stages is None)
     if path is None and recipe is not None:  # `corpus refetch` without a file: the PDF recipe's defaults
         settings = [f"recipe={recipe}", *settings]
     config = load_config(path, settings)
@@ -56,9 +68,22 @@ def cmd_run(args: argparse.Namespace, stages: list[str] | None = None, recipe: s
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    config = load_config(None, [f"output={args.output}", *args.settings])
-    config.stages = ["stats", "report"]
-    run_stages(config)
+    """The funnel of OUT from its stats/ files (no Spark); the stats stage runs first only when they are
+    missing, or with --recompute."""
+    from corpus.audit import manifest
+    from corpus.audit.stats import funnel_text, read_stats
+
+    _use_storage(args.settings)
+    run = manifest.load(args.output)
+    if run is None:
+        raise FileNotFoundError(f"{args.output}: no manifest.json (not an output folder, or its run never finished)")
+    if args.recompute or ("stats" not in run.stages and "extract" in run.stages):
+        config = load_config(None, [f"output={args.output}", *args.settings])
+        config.stages = ["stats", "report"]
+        run_stages(config)
+    found = read_stats(args.output)
+    text = funnel_text(found["stats"], found["dedup"], found["tokenize"])
+    print(text or f"{args.output}: no statistics yet (no stage that writes them has finished)")
     return 0
 
 
@@ -81,12 +106,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from corpus.audit.manifest import verify
 
     _use_storage(args.settings)
+    from corpus.audit.manifest import load
+
     problems = verify(args.output)
+    run = load(args.output)
+    if run is not None:
+        for stage in run.planned_stages or list(run.stages):
+            shards = sum(len(v) for v in run.stages.get(stage, {}).get("outputs", {}).values())
+            print(f"{stage}: finished ({shards} file(s))" if stage in run.stages else f"{stage}: pending")
     for problem in problems:
         print(f"FAIL {problem}")
     if problems:
         return 1
-    print(f"OK {args.output}: every shard listed in manifest.json is present and unchanged")
+    print(f"OK {args.output}: every stage finished, every shard listed in manifest.json present and unchanged")
     return 0
 
 
@@ -124,23 +156,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="corpus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"corpus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run a recipe: its stages in order (see `corpus config CONF.yaml`: stages)")
-    _config_args(p, required=True)
+    help_run = "run a recipe: every stage it lists, in order, skipping what is already done"
+    p = sub.add_parser("run", help=help_run, description=f"{help_run}. The stages: `corpus config CONF.yaml`.")
+    _config_args(p, required=True, example="input=data/crawl/ output=out/run1 spark.master=local[4]")
     p.set_defaults(func=cmd_run)
 
     for name, stage in STAGES.items():  # the stage commands, from the stage table
         if stage.command is None:
             continue
         command = stage.command
-        p = sub.add_parser(name, help=command.help, description=f"{command.help}\n\nRuns: {', '.join(command.runs)}.")
-        _config_args(p, required=False)
+        p = sub.add_parser(
+            name,
+            help=command.help,
+            description=f"{command.help}\n\nRuns: {', '.join(command.runs)}. Reads {stage.reads}; writes "
+            f"{', '.join(stage.writes)}.",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _config_args(p, required=False, example=command.example)
         p.set_defaults(func=functools.partial(cmd_run, stages=list(command.runs), recipe=command.recipe))
 
-    p = sub.add_parser("stats", help="recompute stats/ and report.html of an output folder")
+    p = sub.add_parser(
+        "stats",
+        help="print the funnel of an output folder (from stats/, without Spark; --recompute recounts the shards)",
+    )
     p.add_argument("output", metavar="OUT")
-    p.add_argument("settings", nargs="*", metavar="key=value", help="e.g. spark.master=local[4]")
+    p.add_argument("settings", nargs="*", metavar="key=value", help="e.g. spark.master=local[4] (with --recompute)")
+    p.add_argument("--recompute", action="store_true", help="recount the shards with Spark and re-render the report")
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("report", help="re-render report.html from stats/stats.json")
@@ -162,8 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chars", type=int, default=200, help="characters of text per row (default 200)")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("config", help="print the resolved configuration")
-    _config_args(p, required=False)
+    p = sub.add_parser(
+        "config",
+        help="print the resolved configuration (every key, with defaults) as JSON",
+        description="Print the resolved configuration: CONF.yaml (or the FineWeb defaults) with the settings "
+        "applied, every key checked.",
+    )
+    _config_args(p, required=False, example="filters.c4.enabled=false")
     p.set_defaults(func=cmd_config)
     return parser
 
@@ -179,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, AssetError, FileNotFoundError) as exc:
         print(f"corpus: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130  # run_stages said what finished and how to resume
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ class Progress:
     ) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        if exc_type is not None:  # e.g. Ctrl-C: the context may be unusable; nothing to print either
+            return
         self.sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
         if exc_type is None:
             print(("\r" if self.tty else "") + self.line(), file=sys.stderr, flush=True)

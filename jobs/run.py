@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
 from corpus.assets import AssetError, cache_dir, is_url
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
+from corpus.audit.stats import funnel_text, read_stats
+from corpus.config import STAGES as STAGE_NAMES
 from corpus.config import Config, ConfigError, load_config
 from corpus.io import remote, storage
 from corpus.io.inputs import InputError, expand_inputs, expand_parquet
 from corpus.jobs.common import log
 from corpus.jobs.session import hadoop_has_filesystem, spark_session, ui_url
 from corpus.jobs.stages import STAGES
+
+REPORT = "report.html"
 
 
 def resolve_inputs(config: Config) -> list[str]:
@@ -53,12 +63,63 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> Run:
     target = storage.absolute(config.output)
     reads_warcs = "extract" in config.stages or "refetch" in config.stages
     extract_inputs = resolve_inputs(config) if reads_warcs else None  # before Spark: fail fast
+    existing = check_output(target, config, extract_inputs)
+    if _run_inputs(config, existing, extract_inputs) is not None and extract_inputs is None:
+        check_parquet_input(config)  # a later stage alone over the user's own Parquet
     spark = spark or spark_session(config)
     if ui_url(spark):
         log(f"Spark UI: {ui_url(spark)}")
     output = working_folder(spark, config, target)
     run = _open_run(config, output, extract_inputs)
     run.current_config_sha256 = config.sha256()
+    run.plan(config.stages, STAGE_NAMES)
+    try:
+        with quiet_interrupt(spark):
+            _run_loop(spark, config, run, output, target)
+    except KeyboardInterrupt:
+        done = [s for s in run.planned_stages if s in run.stages]
+        log(
+            f"interrupted. Finished: {', '.join(done) or 'nothing yet'}; pending: {', '.join(run.pending()) or '-'}. "
+            "Run the same command again to resume (finished work is kept)."
+        )
+        raise
+    _publish(output, target, "run")
+    found = read_stats(output)
+    if funnel := funnel_text(found["stats"], found["dedup"], found["tokenize"]):
+        log("the funnel:\n" + funnel)
+    log(f"done: {target} (manifest.json lists every shard; `corpus verify {target}` re-checks them)")
+    return run
+
+
+@contextmanager
+def quiet_interrupt(spark: SparkSession) -> Iterator[None]:
+    """Ctrl-C cancels the Spark jobs quietly: the JVM's logging is switched off before the jobs are cancelled
+    (else every killed task logs a stack trace) and KeyboardInterrupt is raised for the caller to report."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def cancel() -> None:  # from another thread: the main thread's py4j connection is mid-call
+        with contextlib.suppress(Exception):
+            spark.sparkContext.setLogLevel("OFF")
+            spark.sparkContext.cancelAllJobs()
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+        logging.disable(logging.CRITICAL)  # py4j logs the interrupted call's traceback on the root logger
+        threading.Thread(target=cancel, daemon=True).start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        logging.disable(logging.NOTSET)
+
+
+def _run_loop(spark: SparkSession, config: Config, run: Run, output: str, target: str) -> None:
     for name in config.stages:
         stage = STAGES[name]
         inputs = stage.inputs(run, output, config)
@@ -69,8 +130,10 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> Run:
                 log(f"{name}: up to date (same settings and inputs), skipped")
                 continue
             manifest.drop_stages(run, output, [name, *stage.downstream])
+            storage.remove(storage.join(output, REPORT))  # it shows what is being redone: stale until rendered
         if stage.reads_parquet and not inputs:
             log(f"{name}: nothing to do (no documents)")
+            manifest.record_stage(run, output, name, manifest.now(), {})
         elif stage.reads_parquet and (unreadable := [f for f in inputs if not hadoop_has_filesystem(spark, f)][:1]):
             raise ConfigError(
                 f"input: Spark cannot read {unreadable[0]}: it has no Hadoop filesystem for that scheme (the pip "
@@ -82,9 +145,6 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> Run:
                 log(f"{name}: {stage.describe(config, inputs)}")
             stage.runner(spark, config, inputs, output, run)
         _publish(output, target, name)
-    _publish(output, target, "run")
-    log(f"done: {target} (manifest.json lists every shard; `corpus verify {target}` re-checks them)")
-    return run
 
 
 def _publish(output: str, target: str, stage: str) -> None:
@@ -112,18 +172,89 @@ def working_folder(spark: SparkSession, config: Config, target: str) -> str:
     return staging
 
 
-def _open_run(config: Config, output: str, extract_inputs: list[str] | None) -> Run:
-    """The run record: a new or continued one when extracting, else the output's (or one over input=)."""
-    existing = manifest.load(output)
+#: What our runs leave in an output folder besides their shards while they work (an interrupted first run has
+#: no manifest yet, but its _progress/ says whose files these are).
+WORK_FILES = ("_progress/", "_tmp/", storage.MIRROR_STATE)
+
+
+def _run_inputs(config: Config, existing: Run | None, extract_inputs: list[str] | None) -> list[str] | None:
+    """The inputs that identify the run this command makes: the input files when extracting, the input=
+    Parquet when a later stage runs alone over the user's own data, else None (the output's run continues)."""
     if extract_inputs is not None:
-        return manifest.start(output, config, extract_inputs)
+        return extract_inputs
     if existing is not None and "extract" in existing.stages:
-        if config.input:
-            log(f"input= is ignored: {output} has extracted documents (filtered/), which are the input")
+        return None
+    return expand_parquet(config.input) if config.input else None
+
+
+def check_output(target: str, config: Config, extract_inputs: list[str] | None) -> Run | None:
+    """Refuse an output folder that holds something else, unless `overwrite=true`: files of no run (no
+    manifest.json), or a run of another recipe or of other inputs (writing there would delete its shards).
+    Returns the run the folder holds, if any."""
+    existing = manifest.load(target)
+    if config.overwrite:
         return existing
-    if config.input:  # a later stage alone, over the user's own Parquet
-        return manifest.start(output, config, expand_parquet(config.input))
+    if existing is None:
+        files = list(storage.list_tree(target))
+        if any(f.startswith("_progress/") for f in files):
+            return None  # our own run, interrupted before its first stage finished: it resumes
+        foreign = [f for f in files if not f.startswith(WORK_FILES)]
+        if foreign:
+            raise ConfigError(
+                f"output: {target} is not empty ({len(foreign)} file(s), e.g. {foreign[0]}) and holds no corpus "
+                "run (no manifest.json): choose another output=, or pass overwrite=true to write into it"
+            )
+        return None
+    if existing.config.get("recipe") != config.recipe:
+        raise ConfigError(
+            f"output: {target} holds a run of recipe {existing.config.get('recipe')!r}, not {config.recipe!r}: "
+            "choose another output=, or pass overwrite=true to replace that run"
+        )
+    inputs = _run_inputs(config, existing, extract_inputs)
+    if inputs is not None and existing.inputs and existing.inputs != inputs:
+        other = sorted(set(existing.inputs) ^ set(inputs))
+        raise ConfigError(
+            f"output: {target} holds a run over other inputs ({len(existing.inputs)} file(s); differing: "
+            f"{other[0]}{f' and {len(other) - 1} more' if len(other) > 1 else ''}): choose another output=, or "
+            "pass overwrite=true to replace that run"
+        )
+    return existing
+
+
+def check_parquet_input(config: Config) -> None:
+    """A later stage alone over the user's own data (`input=`): Parquet with `id` and `text`, checked on the
+    first file's footer before Spark starts."""
+    import pyarrow.parquet as pq
+
+    files = expand_parquet(config.input)
+    fs, path = storage.filesystem(files[0])
+    with fs.open(path, "rb") as fh:
+        names = pq.ParquetFile(fh).schema_arrow.names
+    if missing := [c for c in ("id", "text") if c not in names]:
+        raise ConfigError(
+            f"input: {files[0]} has no {' and no '.join(missing)} column ({', '.join(config.stages)} need id and "
+            f"text; it has {', '.join(names[:12])})"
+        )
+
+
+def _open_run(config: Config, output: str, extract_inputs: list[str] | None) -> Run:
+    """The run record: a new or continued one when extracting, else the output's (or one over input=). With
+    `overwrite`, a run of other inputs or another recipe is deleted first (its shards and its manifest)."""
+    existing = manifest.load(output)
+    inputs = _run_inputs(config, existing, extract_inputs)
+    if existing is not None and config.overwrite:
+        replaced = existing.config.get("recipe") != config.recipe or (inputs is not None and existing.inputs != inputs)
+        if replaced:
+            log(f"output: overwrite=true: deleting the earlier run in {output}")
+            manifest.drop_stages(existing, output, list(existing.stages))
+            storage.remove(storage.join(output, manifest.MANIFEST))
+            storage.remove(storage.join(output, REPORT))
+            existing = None
+    if inputs is not None:
+        return manifest.start(output, config, inputs)
     if existing is not None:
+        if config.input and "extract" in existing.stages:
+            log(f"input= is ignored: {output} has extracted documents (filtered/), which are the input")
         return existing
     raise ConfigError(f"output: {output} has no manifest.json; run the extract stage first or give input=")
 

@@ -60,3 +60,43 @@ def test_spark_submit_runs_the_extract_job(sample_dir, tmp_path):
     (out / "manifest.json").unlink()
     failed = corpus("verify", str(out))
     assert failed.returncode == 1 and "missing" in failed.stdout
+
+
+def test_usage_names_the_recipe_file_and_the_version():
+    for command in ("extract", "dedup", "tokenize", "config", "refetch"):
+        result = corpus(command, "--help")
+        assert result.returncode == 0 and "[CONF.yaml]" in result.stdout, command
+    assert "input=a.warc.gz" not in corpus("tokenize", "--help").stdout
+    assert corpus("--version").stdout.startswith("corpus ")
+
+
+def test_mistakes_are_caught_before_spark_starts(tmp_path):
+    """Each of these used to start Spark (13-18 s) and then fail with a trace, or pass silently."""
+    cases = [
+        (("run", "input=data/sample", "output=o"), "needs a recipe file first"),
+        (("config", "output_options.compression=lz0"), "'lz0' is not a Parquet codec (did you mean 'lz4'?)"),
+        (("config", "spark.mastr=local[2]"), "did you mean 'spark.master'"),
+    ]
+    no_text = tmp_path / "no_text.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["a"], "body": ["x"]}), no_text)
+    cases.append((("dedup", f"input={no_text}", f"output={tmp_path / 'd'}"), "has no text column"))
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text('{"id": "a", "text": "x"}\n')
+    cases.append((("dedup", f"input={jsonl}", f"output={tmp_path / 'j'}"), "has no .parquet file"))
+    for args, message in cases:
+        result = corpus(*args, timeout=60)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr[-2000:])
+        assert "Spark" not in result.stderr and "Traceback" not in result.stderr, args
+    assert not (tmp_path / "d").exists()  # nothing written, no _tmp/ left behind
+
+
+def test_output_folders_of_something_else_are_refused(tmp_path, sample_dir):
+    mine = tmp_path / "my-notes"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    result = corpus("extract", f"input={sample_dir}", f"output={mine}", timeout=60)
+    assert result.returncode == 2 and "holds no corpus run" in result.stderr and "overwrite=true" in result.stderr
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]

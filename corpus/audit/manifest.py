@@ -22,7 +22,9 @@ VERSIONED = (
     "warcio", "tldextract", "charset-normalizer", "numpy",
 )  # fmt: skip
 #: The keys of manifest.json, in the order they are written.
-_FIELDS = ("run_id", "created", "config", "config_sha256", "versions", "inputs", "stages", "updated")
+_FIELDS = ("run_id", "created", "config", "config_sha256", "versions", "inputs", "planned_stages", "stages", "updated")
+#: Stages that leave no record in the manifest (the report is rendered from the others, whenever asked).
+UNRECORDED = ("report",)
 
 
 def now() -> str:
@@ -50,6 +52,9 @@ class Run:
     config_sha256: str
     versions: dict[str, str | None]
     inputs: list[str]
+    #: Every stage any command asked of this output, in run order: a planned stage that is not in `stages` is
+    #: pending (an interrupted run, or one being redone), and `verify` fails until it is finished.
+    planned_stages: list[str] = field(default_factory=list)
     #: stage name -> {config_sha256, fingerprint, started, finished, outputs: {folder: [shard]}, ...extras}
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     updated: str | None = None
@@ -62,7 +67,19 @@ class Run:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Run:
-        return cls(**{name: data[name] for name in _FIELDS if name in data})
+        run = cls(**{name: data[name] for name in _FIELDS if name in data})
+        if "planned_stages" not in data:  # written before stages were planned: what its config asked for
+            run.planned_stages = [s for s in data.get("config", {}).get("stages", []) if s not in UNRECORDED]
+        return run
+
+    def plan(self, stages: list[str], order: tuple[str, ...]) -> None:
+        """Add `stages` (those that leave a record) to the planned ones, keeping run order."""
+        wanted = set(self.planned_stages) | {s for s in stages if s not in UNRECORDED}
+        self.planned_stages = [s for s in order if s in wanted]
+
+    def pending(self) -> list[str]:
+        """Planned stages that have not finished."""
+        return [s for s in self.planned_stages if s not in self.stages]
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _FIELDS}
@@ -156,8 +173,8 @@ def verify(output: str) -> list[str]:
     run = load(output)
     if run is None:
         return [f"{storage.join(output, MANIFEST)} is missing: the run did not finish (or this is not an output)"]
-    problems = []
-    if not run.stages:
+    problems = [f"{stage}: pending (not finished: rerun the command to complete it)" for stage in run.pending()]
+    if not run.stages and not problems:
         problems.append("the manifest lists no finished stage")
     root = storage.absolute(output)
     listed: set[str] = set()

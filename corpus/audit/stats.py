@@ -98,3 +98,51 @@ def build(rows: list[Row], inputs: list[str]) -> tuple[dict[str, Any], dict[str,
 def _ranked(counter: Counter) -> dict:
     """Largest count first; equal counts by key, whatever order Spark returned the groups in."""
     return dict(sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+
+def read_stats(output: str) -> dict[str, dict[str, Any] | None]:
+    """The statistics files of an output folder (stats/stats.json, dedup.json, tokenize.json, refetch.json),
+    None for those it lacks."""
+    import json
+
+    from corpus.io import storage
+
+    found: dict[str, dict[str, Any] | None] = {}
+    for name in ("stats", "dedup", "tokenize", "refetch"):
+        url = storage.join(output, "stats", f"{name}.json")
+        found[name] = json.loads(storage.read_text(url)) if storage.exists(url) else None
+    return found
+
+
+def funnel_text(stats: dict[str, Any] | None, dedup: dict[str, Any] | None, tokens: dict[str, Any] | None) -> str:
+    """The run's funnel for a terminal: documents in and out of every step, the top reasons, what dedup removed
+    and the kept tokens (from stats/stats.json, dedup.json and tokenize.json; any may be missing)."""
+    lines = []
+    if stats is not None:
+        lines.append(
+            f"{stats['records']:,} records: {stats['skipped']:,} skipped (outside the recipe), "
+            f"{stats['documents']:,} documents"
+        )
+        for step in stats["funnel"]:
+            removed = step["in"] - step["out"]
+            if not removed and step["step"] not in ("reader", "extract"):
+                continue
+            top = ", ".join(f"{reason} {n:,}" for reason, n in list(step["removed"].items())[:3])
+            more = len(step["removed"]) - 3
+            top += f", +{more} more" if more > 0 else ""
+            lines.append(
+                f"  {step['step']:<18} {step['in']:>10,} in {removed:>9,} out" + (f"   ({top})" if top else "")
+            )
+        lines.append(f"  {'kept':<18} {stats['kept']:>10,}")
+    if dedup is not None:
+        removed = dedup["removed"]
+        lines.append(
+            f"dedup: {dedup['documents']:,} in, {removed['exact']:,} exact and {removed['minhash']:,} near "
+            f"duplicates removed, {dedup['kept']:,} kept"
+        )
+    if tokens is not None:
+        lines.append(
+            f"tokens: {tokens['tokens']:,} ({tokens['tokenizer']}) in {tokens['documents']:,} documents, "
+            f"{tokens['shards']} shard(s)"
+        )
+    return "\n".join(lines)

@@ -22,6 +22,7 @@ from corpus.config.settings import (
     COMMONCRAWL_LISTINGS,
     COMPAT_MODES,
     DEDUP_SCOPES,
+    PARQUET_CODECS,
     RECIPES,
     STAGES,
     Config,
@@ -174,6 +175,11 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     key = key.strip()
     value = _CommandLine(raw)
     if key.startswith("spark.") and key not in ("spark.master", "spark.app_name"):
+        # Any Spark property passes through; a near miss of our own two keys is a typo, not a property.
+        if (close := difflib.get_close_matches(key, ["spark.master", "spark.app_name"], n=1, cutoff=0.8)) and (
+            key.count(".") == 1
+        ):
+            raise ConfigError(f"unknown key {key!r} (did you mean {close[0]!r}?)")
         data.setdefault("spark", {}).setdefault("conf", {})[key] = raw
         return
     parts = key.split(".")
@@ -218,6 +224,11 @@ def validate(config: Config) -> Config:
     for stage in config.stages:
         if stage not in STAGES:
             raise ConfigError(f"stages: unknown stage {stage!r}{_suggest(stage, STAGES)}; known: {', '.join(STAGES)}")
+    if config.output_options.compression not in PARQUET_CODECS:
+        raise ConfigError(
+            f"output_options.compression: {config.output_options.compression!r} is not a Parquet codec"
+            f"{_suggest(config.output_options.compression, PARQUET_CODECS)}; known: {', '.join(PARQUET_CODECS)}"
+        )
     if config.reader.max_payload_bytes <= 0:
         raise ConfigError("reader.max_payload_bytes: must be positive")
     for code in config.reader.allowed_http_status:

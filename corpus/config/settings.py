@@ -239,8 +239,13 @@ class RefetchSettings:
         parse_hosts(self.hosts)
 
 
+#: Parquet codecs Spark writes (spark.sql.parquet.compression.codec).
+PARQUET_CODECS = ("zstd", "snappy", "gzip", "lz4", "lz4_raw", "brotli", "none", "uncompressed")
+
+
 @dataclass
 class OutputSettings:
+    #: Parquet compression of every output shard: one of PARQUET_CODECS.
     compression: str = "zstd"
     #: Rows per Arrow batch handed from the Python workers to Spark's writer.
     batch_rows: int = 256
@@ -270,6 +275,9 @@ class Config:
     refetch: RefetchSettings = field(default_factory=RefetchSettings)
     #: Per filter: constructor parameters (see filters/*.py) plus `enabled`.
     filters: dict[str, Any] = field(default_factory=dict)  # checked by _validate_filters, which knows each filter
+    #: Write into an output folder that holds something else (files of no run, or a run of other inputs or of
+    #: another recipe), replacing that run's shards. Without it such a folder is refused.
+    overwrite: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -286,5 +294,6 @@ class Config:
     def sha256(self) -> str:
         """The hash of what determines the output: everything but where it runs (`spark`, `storage`), which
         stages run and where the output goes."""
-        relevant = {k: v for k, v in self.to_dict().items() if k not in ("spark", "stages", "output", "storage")}
+        where = ("spark", "stages", "output", "storage", "overwrite")
+        relevant = {k: v for k, v in self.to_dict().items() if k not in where}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()

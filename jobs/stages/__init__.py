@@ -34,6 +34,7 @@ class Command:
 
     help: str
     runs: tuple[str, ...]
+    example: str = "input=... output=out"  # settings shown in its --help
     recipe: str | None = None  # the recipe when no config file is given
 
 
@@ -96,6 +97,7 @@ _STAGES = [
             "PDF recipe: fetch the truncated PDFs of the input WARCs again from their origin (politely; never a "
             "private address) -> OUT/refetched/*.warc.gz, outcomes in OUT/refetch/; `corpus extract` then reads them",
             runs=("refetch",),
+            example="input=crawl/ output=out/pdfs refetch.user_agent='mybot/1.0 (+https://example.org/bot)'",
             recipe="finepdfs",
         ),
     ),
@@ -117,7 +119,9 @@ _STAGES = [
         runner=run_extract,
         describe=lambda config, inputs: f"{len(inputs)} input file(s)",
         command=Command(
-            "the extraction stage (WARC -> filtered/ removed/ skipped/) and its stats", ("extract", "stats", "report")
+            "the extraction stage (WARC -> filtered/ removed/ skipped/) and its stats",
+            ("extract", "stats", "report"),
+            example="input=crawl/*.warc.gz output=out/run1",
         ),
     ),
     Stage(
@@ -144,6 +148,7 @@ _STAGES = [
             "exact + MinHash dedup across all shards, then PII masking: OUT/filtered/ (after extract) or any "
             "Parquet with id and text (input=) -> deduped/",
             ("dedup", "report"),
+            example="output=out/run1   or   input=my/*.parquet output=out/mine",
         ),
     ),
     Stage(
@@ -159,6 +164,7 @@ _STAGES = [
         command=Command(
             "token ids in Parquet: OUT/deduped/ (or filtered/, or any Parquet with id and text: input=) -> tokenized/",
             ("tokenize", "report"),
+            example="output=out/run1 tokenize.tokenizer=tiktoken:o200k_base   or   input=my/*.parquet output=out/t",
         ),
     ),
     Stage(
