@@ -8,6 +8,8 @@ order the recipes apply them; the config layer validates ``filters.*`` against i
 
 from __future__ import annotations
 
+import importlib
+
 from corpus.filters.base import KEEP, Filter, FilterResult
 from corpus.filters.c4 import C4QualityFilter
 from corpus.filters.fineweb import FineWebQualityFilter
@@ -25,4 +27,28 @@ FILTERS: dict[str, type[Filter]] = {
     "fineweb_quality": FineWebQualityFilter,
 }
 
-__all__ = ["FILTERS", "KEEP", "Filter", "FilterResult"]
+
+def import_filter(path: str) -> type[Filter]:
+    """A filter class named by import path, `package.module:ClassName` (a user's own filter: the config names it
+    as ``filters.<name>.class``). Raises ValueError saying what is wrong."""
+    module_name, _, class_name = path.partition(":")
+    if not module_name or not class_name:
+        raise ValueError(f"{path!r} is not an import path like my_package.my_module:MyFilter")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r} ({exc}); is it on PYTHONPATH?") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Filter)):
+        raise ValueError(f"{path!r} is not a corpus.filters.Filter subclass")
+    return cls
+
+
+def filter_class(name: str, params: dict) -> type[Filter]:
+    """The class of filter `name`: a user's (`class` in its parameters) or a built-in one."""
+    if "class" in params:
+        return import_filter(str(params["class"]))
+    return FILTERS[name]
+
+
+__all__ = ["FILTERS", "KEEP", "Filter", "FilterResult", "filter_class", "import_filter"]

@@ -21,9 +21,10 @@ from corpus.audit.stats import funnel_text, read_stats
 from corpus.config import STAGES as STAGE_NAMES
 from corpus.config import Config, ConfigError, load_config
 from corpus.io import remote, storage
+from corpus.io.documents import check_inputs
 from corpus.io.inputs import InputError, expand_inputs, expand_parquet
 from corpus.jobs.common import log
-from corpus.jobs.session import hadoop_has_filesystem, spark_session, ui_url
+from corpus.jobs.session import hadoop_has_filesystem, ship_user_modules, spark_session, ui_url
 from corpus.jobs.stages import STAGES
 
 REPORT = "report.html"
@@ -32,8 +33,10 @@ REPORT = "report.html"
 def resolve_inputs(config: Config) -> list[str]:
     if not config.input:
         raise ConfigError("input: no input given; pass input=PATH (files, folders, globs or URLs; comma-separated)")
-    inputs = expand_inputs(config.input, config.storage)
-    return inputs[: config.limit] if config.limit else inputs
+    inputs = expand_inputs(config.input, config.storage, config.input_format)
+    inputs = inputs[: config.limit] if config.limit else inputs
+    check_inputs(inputs, config.input_format)
+    return inputs
 
 
 def _describe_inputs(files: list[str], output: str) -> list[tuple[str, int | None]]:
@@ -69,6 +72,8 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> Run:
     spark = spark or spark_session(config)
     if ui_url(spark):
         log(f"Spark UI: {ui_url(spark)}")
+    for shipped in ship_user_modules(spark, config):
+        log(f"your filter's code goes to the executors: {shipped}")
     output = working_folder(spark, config, target)
     run = _open_run(config, output, extract_inputs)
     run.current_config_sha256 = config.sha256()

@@ -86,3 +86,34 @@ def hadoop_has_filesystem(spark: SparkSession, url: str) -> bool:
     except Exception:  # py4j wraps Hadoop's UnsupportedFileSystemException
         return False
     return True
+
+
+def ship_user_modules(spark: SparkSession, config: Config) -> list[str]:
+    """Send the modules of the user's own filters (``filters.<name>.class=package.module:Class``) to the
+    executors with the job (`addPyFile`), unless they are installed (in a site-packages folder, which the
+    executors' environment is expected to have). Returns what was shipped."""
+    import importlib
+    import tempfile
+    import zipfile
+
+    shipped = []
+    for params in config.filters.values():
+        if "class" not in params:
+            continue
+        top = str(params["class"]).partition(":")[0].split(".")[0]
+        module = importlib.import_module(top)
+        origin = getattr(module, "__file__", None)
+        if origin is None or "site-packages" in origin or "dist-packages" in origin:
+            continue
+        path = Path(origin)
+        if path.name == "__init__.py":  # a package: zip it, so its submodules travel too
+            archive = Path(tempfile.mkdtemp(prefix="corpus-ship-")) / f"{top}.zip"
+            with zipfile.ZipFile(archive, "w") as zf:
+                for file in sorted(path.parent.rglob("*.py")):
+                    zf.write(file, str(file.relative_to(path.parent.parent)))
+            spark.sparkContext.addPyFile(str(archive))
+            shipped.append(str(archive))
+        elif str(path) not in shipped:
+            spark.sparkContext.addPyFile(str(path))
+            shipped.append(str(path))
+    return shipped

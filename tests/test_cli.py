@@ -100,3 +100,12 @@ def test_output_folders_of_something_else_are_refused(tmp_path, sample_dir):
     result = corpus("extract", f"input={sample_dir}", f"output={mine}", timeout=60)
     assert result.returncode == 2 and "holds no corpus run" in result.stderr and "overwrite=true" in result.stderr
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_inputs_that_are_not_warc_are_refused_in_one_line(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("a file of notes, not a crawl\n")
+    result = corpus("extract", f"input={text}", f"output={tmp_path / 'o'}", timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "is not a WARC/ARC/WET, JSONL or Parquet file" in result.stderr and "input_format=" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -341,6 +341,45 @@ def test_recipe_on_cluster_equals_local_mode(
     # (Counter.most_common keeps the order in which Spark returned the groups).
 
 
+MY_FILTER = """
+from corpus.filters import KEEP, Filter
+
+
+class ShortDocuments(Filter):
+    name = "short_documents"
+
+    def __init__(self, min_words: int = 20) -> None:
+        self.min_words = min_words
+
+    def filter(self, doc):
+        return KEEP if len((doc.text or "").split()) >= self.min_words else (False, "too_short")
+"""
+
+
+def test_a_users_own_filter_by_import_path_runs_on_the_executors(
+    cluster: Cluster, bare_python: Path, sample_dir: Path, tmp_path: Path
+):
+    """`filters.short.class=my_filters:ShortDocuments`: a module only the driver can import (on its PYTHONPATH);
+    the run ships it to the executors, whose bare interpreter could not import it otherwise."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "my_filters.py").write_text(MY_FILTER)
+    out = tmp_path / "out"
+    args = ("corpus/cli.py", "extract", "conf/fineweb.yaml", f"input={sample_dir}", f"output={out}", "crawl=test",
+            "filters.short.class=my_filters:ShortDocuments", "filters.short.min_words=400")  # fmt: skip
+    cmd = submit_command(cluster, *args)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env={**submit_env(bare_python), "PYTHONPATH": str(code)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=SUBMIT_TIMEOUT,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{executor_logs(cluster)}"
+    assert "my_filters.py" in proc.stdout  # said that it shipped the module
+    removed = pq.read_table(out / "removed").to_pylist()
+    short = [r for r in removed if r["removed_by"] == "short"]
+    assert short and {r["reason"] for r in short} == {"too_short"}
+    assert corpus_verify(out).returncode == 0
+
+
 @pytest.fixture(scope="module")
 def fault_input(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Copies of the sample's WARC files under other names: a longer crawl of known content."""

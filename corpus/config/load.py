@@ -27,8 +27,9 @@ from corpus.config.settings import (
     STAGES,
     Config,
 )
-from corpus.filters import FILTERS
+from corpus.filters import FILTERS, filter_class
 from corpus.filters.language import DEFAULT_THRESHOLD
+from corpus.io.documents import INPUT_FORMATS
 from corpus.minhash import MinhashParams
 
 
@@ -195,22 +196,29 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 def _validate_filters(filters: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, params in filters.items():
-        if name not in FILTERS:
-            raise ConfigError(f"unknown filter 'filters.{name}'{_suggest(name, FILTERS)}; known: {', '.join(FILTERS)}")
         if params is None:
             params = {}
         if not isinstance(params, dict):
             raise ConfigError(f"filters.{name}: expected a mapping of parameters, got {params!r}")
-        signature = inspect.signature(FILTERS[name].__init__)
-        hints = typing.get_type_hints(FILTERS[name].__init__)
-        allowed = {p for p in signature.parameters if p not in ("self", "words")} | {"enabled"}
+        if name not in FILTERS and "class" not in params:
+            raise ConfigError(
+                f"unknown filter 'filters.{name}'{_suggest(name, FILTERS)}; known: {', '.join(FILTERS)} (a filter of "
+                f"your own: filters.{name}.class=my_package.my_module:MyFilter)"
+            )
+        try:
+            cls = filter_class(name, params)
+        except ValueError as exc:
+            raise ConfigError(f"filters.{name}.class: {exc}") from None
+        signature = inspect.signature(cls.__init__)
+        hints = typing.get_type_hints(cls.__init__)
+        allowed = {p for p in signature.parameters if p not in ("self", "words")} | {"enabled", "class"}
         checked: dict[str, Any] = {}
         for key, value in params.items():
             if key not in allowed:
                 close = difflib.get_close_matches(key, list(allowed), n=1)
                 hint = f" (did you mean 'filters.{name}.{close[0]}'?)" if close else ""
                 raise ConfigError(f"unknown parameter 'filters.{name}.{key}'{hint}")
-            tp = bool if key == "enabled" else hints.get(key, Any)
+            tp = bool if key == "enabled" else str if key == "class" else hints.get(key, Any)
             checked[key] = _check_value(f"filters.{name}.{key}", value, tp)
         out[name] = checked
     return out
@@ -224,6 +232,11 @@ def validate(config: Config) -> Config:
     for stage in config.stages:
         if stage not in STAGES:
             raise ConfigError(f"stages: unknown stage {stage!r}{_suggest(stage, STAGES)}; known: {', '.join(STAGES)}")
+    if config.input_format not in INPUT_FORMATS:
+        raise ConfigError(
+            f"input_format: expected one of {', '.join(INPUT_FORMATS)}, got {config.input_format!r}"
+            f"{_suggest(config.input_format, INPUT_FORMATS)}"
+        )
     if config.output_options.compression not in PARQUET_CODECS:
         raise ConfigError(
             f"output_options.compression: {config.output_options.compression!r} is not a Parquet codec"

@@ -257,6 +257,13 @@ class Config:
     #: "datatrove": decisions identical to datatrove 0.10.1; "fineweb-2024": FineWeb's original code.
     compat: str = "datatrove"
     input: list[str] = field(default_factory=list)
+    #: What the inputs are: "warc" (WARC, ARC, WET), "jsonl" or "parquet" (documents extracted elsewhere: the
+    #: recipe filters their text), or "auto" (by each file's first bytes). Anything else is refused.
+    input_format: str = "auto"
+    #: Columns of JSONL/Parquet inputs that hold each document's text and id (url, crawl, fetch_time and
+    #: language are taken when present).
+    text_column: str = "text"
+    id_column: str = "id"
     output: str | None = None
     #: Value of the `crawl` column; by default a CC-MAIN-* id found in the path, else the input's folder name.
     crawl: str | None = None

@@ -13,13 +13,24 @@ from corpus.io.remote import COMMONCRAWL_URL, StorageOptions, crawl_listing_url,
 _GLOB_CHARS = re.compile(r"[*?\[]")
 #: Files picked up when an input is a directory (explicitly named files are read whatever their name).
 ARCHIVE_NAME = re.compile(r"\.(warc|arc)(\.[a-z0-9]+)*$", re.IGNORECASE)
+#: ... and, for documents extracted elsewhere (input_format=jsonl or parquet, or a folder with no archive).
+DOCUMENT_NAME = re.compile(r"\.(jsonl|ndjson|parquet)(\.gz)?$", re.IGNORECASE)
+
+
+def _folder_files(names: list[str], input_format: str) -> list[str]:
+    """The files of a folder given as input: archives (WARC/ARC), or documents (JSONL/Parquet) when the format
+    says so, or with input_format=auto when the folder holds no archive."""
+    archives = [n for n in names if ARCHIVE_NAME.search(n)]
+    if input_format == "warc" or (input_format == "auto" and archives):
+        return archives
+    return [n for n in names if DOCUMENT_NAME.search(n) and not os.path.basename(n).startswith(("_", "."))]
 
 
 class InputError(ValueError):
     """An input specification matched nothing or could not be listed."""
 
 
-def _list_url(spec: str) -> list[str]:
+def _list_url(spec: str, input_format: str) -> list[str]:
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(spec)
@@ -28,7 +39,7 @@ def _list_url(spec: str) -> list[str]:
         if _GLOB_CHARS.search(path):
             found = fs.glob(path)
         elif fs.isdir(path):
-            found = [p for p in fs.find(path) if ARCHIVE_NAME.search(p)]
+            found = _folder_files(fs.find(path), input_format)
         elif spec.endswith("/"):
             raise InputError(f"input {spec!r}: no such folder")
         else:
@@ -38,14 +49,14 @@ def _list_url(spec: str) -> list[str]:
     return [p if "://" in p else f"{protocol}://{p}" for p in found]
 
 
-def _list_local(spec: str) -> list[str]:
+def _list_local(spec: str, input_format: str) -> list[str]:
     path = os.path.expanduser(spec.removeprefix("file://"))
     if _GLOB_CHARS.search(path):
         found = [p for p in glob.glob(path, recursive=True) if os.path.isfile(p)]
     elif os.path.isdir(path):
-        found = [
-            os.path.join(root, name) for root, _, names in os.walk(path) for name in names if ARCHIVE_NAME.search(name)
-        ]
+        found = _folder_files(
+            [os.path.join(root, name) for root, _, names in os.walk(path) for name in names], input_format
+        )
     elif os.path.isfile(path):
         found = [path]
     else:
@@ -53,7 +64,7 @@ def _list_local(spec: str) -> list[str]:
     return [os.path.abspath(p) for p in found]
 
 
-def expand_inputs(specs: list[str], storage: StorageOptions | None = None) -> list[str]:
+def expand_inputs(specs: list[str], storage: StorageOptions | None = None, input_format: str = "auto") -> list[str]:
     """Paths, globs, directories, URLs and Common Crawl ids -> a sorted, de-duplicated list of files (sorted, so
     that shard numbers are stable across runs). `storage` says where crawl ids are listed (the config's
     `storage` section; default: Common Crawl's HTTPS listing of WARC files)."""
@@ -71,9 +82,10 @@ def expand_inputs(specs: list[str], storage: StorageOptions | None = None) -> li
                     "(storage.commoncrawl_url says where crawls are listed)"
                 ) from None
         else:
-            found = _list_url(spec) if is_url(spec) else _list_local(spec)
+            found = _list_url(spec, input_format) if is_url(spec) else _list_local(spec, input_format)
         if not found:
-            raise InputError(f"input {spec!r} matches no WARC/ARC file")
+            kinds = "WARC/ARC" if input_format == "warc" else "JSONL/Parquet" if input_format != "auto" else "WARC/ARC"
+            raise InputError(f"input {spec!r} matches no {kinds} file")
         files.update(found)
     return sorted(files)
 

@@ -8,6 +8,7 @@ failure on one record (a bug, or a surprise in a dependency) costs that document
 
 from __future__ import annotations
 
+import inspect
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -15,13 +16,14 @@ from typing import Any
 
 from corpus.config import Config
 from corpus.document import Document
-from corpus.filters import FILTERS, Filter
+from corpus.filters import FILTERS, Filter, filter_class
 from corpus.filters.fineweb import FINEWEB_2024_STOP_CHARS
 from corpus.filters.language import LanguageFilter
 from corpus.filters.url import URLFilter
+from corpus.io.documents import JSONL, PARQUET, WARC, input_format, iter_documents
 from corpus.io.inputs import crawl_name
 from corpus.io.warc import CONTENT_RECORDS, ReadError, WarcRecord, iter_records
-from corpus.schema import STATUS_REMOVED
+from corpus.schema import STATUS_KEPT, STATUS_REMOVED
 from corpus.text import splitter
 
 #: `removed_by` values in pipeline order, the steps that are not filters included (the stats' funnel order).
@@ -52,21 +54,29 @@ def filter_params(config: Config, name: str) -> dict[str, Any] | None:
 
 def configured_filters(config: Config) -> tuple[URLFilter | None, LanguageFilter | None, list[Filter]]:
     """The filters the config enables: the URL filter (it runs before extraction), the language filter and the
-    quality filters, in FILTERS order."""
+    quality filters: the built-in ones in FILTERS order, then the user's own (``filters.<name>.class``) in the
+    config's order."""
     words = splitter(config.compat)
     url_filter: URLFilter | None = None
     language: LanguageFilter | None = None
     quality: list[Filter] = []
-    for name, cls in FILTERS.items():
+    own = [name for name in config.filters if name not in FILTERS]
+    for name in [*FILTERS, *own]:
         params = filter_params(config, name)
         if params is None:
             continue
+        cls = filter_class(name, params)
+        params.pop("class", None)
         if name == "url":
-            url_filter = URLFilter(**params)
+            url_filter = cls(**params)  # type: ignore[assignment]
         elif name == "language":
-            language = LanguageFilter(**params)
+            language = cls(**params)  # type: ignore[assignment]
         else:
-            quality.append(cls(**params, words=words))
+            takes_words = "words" in inspect.signature(cls.__init__).parameters
+            flt = cls(**params, words=words) if takes_words else cls(**params)
+            if name not in FILTERS and flt.name != name:
+                flt.name = name  # its removals say which configured filter made them  # type: ignore[misc]
+            quality.append(flt)
     return url_filter, language, quality
 
 
@@ -136,8 +146,44 @@ class Recipe(ABC):
         """Decide `doc`, the document of content record `rec`: set its text and status, or remove it."""
 
     def process_file(self, path: str, records: Iterable[WarcRecord | ReadError] | None = None) -> Iterator[Document]:
-        """The documents of one WARC/ARC file (`records`: already read records of it, for tests)."""
+        """The documents of one input file (`records`: already read records of it, for tests): WARC/ARC records
+        through `process_record`, documents of a JSONL or Parquet file through `process_text`."""
+        fmt = self.config.input_format if records is None else WARC
+        if fmt == "auto":
+            fmt = input_format(path)
+        if fmt in (JSONL, PARQUET):
+            return self.process_documents(path, fmt)
         return self.loop(path, records, self.process_record)
+
+    def process_documents(self, path: str, fmt: str) -> Iterator[Document]:
+        """Documents extracted elsewhere (a JSONL or Parquet file): the recipe's filters on their text."""
+        self.start_file()
+        crawl = crawl_name(path, self.config.crawl)
+        config = self.config
+        for item in iter_documents(path, fmt, crawl, config.id_column, config.text_column):
+            if isinstance(item, ReadError):
+                yield read_error_document(item, crawl)
+                continue
+            try:
+                yield self.process_text(item)
+            except Exception as exc:  # a bug or a surprise in a dependency: one document, never the task
+                item.text = None
+                yield self.remove(item, "reader", exc)
+
+    def process_text(self, doc: Document) -> Document:
+        """A document whose text is already extracted: the URL filter (when it has a URL), then the language
+        and quality filters."""
+        if doc.url and self.url_filter is not None:
+            keep, reason = self.url_filter.filter(doc)
+            if not keep:
+                return self.remove(doc, "url", reason or "url")
+        if not doc.text or not doc.text.strip():
+            return self.remove(doc, "extract", "empty")
+        language = [self.language_filter] if self.language_filter is not None else []
+        if (removed := self.apply_filters(doc, [*language, *self.quality_filters])) is not None:
+            return removed
+        doc.status = STATUS_KEPT
+        return doc
 
     def loop(self, path: str, records: Iterable[WarcRecord | ReadError] | None, step: RecordStep) -> Iterator[Document]:
         """The one record loop: `step` decides each content record's document."""

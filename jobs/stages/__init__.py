@@ -77,6 +77,13 @@ def _report(spark: SparkSession, config: Config, inputs: list[str], output: str,
     log(f"report: {write_report(output)}")
 
 
+def _extract_settings(c: Config) -> tuple:
+    settings = (c.recipe, c.compat, c.crawl, c.reader, c.extract.__dict__ | {"files_per_job": None}, c.filters,
+                c.output_options.compression)  # fmt: skip
+    documents = (c.input_format, c.text_column, c.id_column)
+    return settings if documents == ("auto", "text", "id") else (*settings, documents)  # earlier runs stay current
+
+
 def _tokenize_inputs(run: Run, output: str, config: Config) -> list[str]:
     return stage_inputs(run, output, config, "dedup", "deduped", "tokenize") or stage_inputs(
         run, output, config, "extract", "filtered", "tokenize"
@@ -105,15 +112,7 @@ _STAGES = [
         "extract",
         reads="the input WARC/ARC files (and refetched/)",
         writes=("filtered", "removed", "skipped"),
-        settings=lambda c: (
-            c.recipe,
-            c.compat,
-            c.crawl,
-            c.reader,
-            c.extract.__dict__ | {"files_per_job": None},
-            c.filters,
-            c.output_options.compression,
-        ),
+        settings=_extract_settings,
         downstream=("stats", "dedup", "tokenize"),
         inputs=lambda run, output, config: run.inputs + refetched_warcs(run, output),
         runner=run_extract,
