@@ -24,6 +24,7 @@ from corpus.io import remote, storage
 from corpus.io.documents import check_inputs
 from corpus.io.inputs import InputError, expand_inputs, expand_parquet
 from corpus.jobs.common import log
+from corpus.jobs.progress import Progress
 from corpus.jobs.session import hadoop_has_filesystem, ship_user_modules, spark_session, ui_url
 from corpus.jobs.stages import STAGES
 
@@ -148,7 +149,10 @@ def _run_loop(spark: SparkSession, config: Config, run: Run, output: str, target
         else:
             if stage.settings is not None:
                 log(f"{name}: {stage.describe(config, inputs)}")
-            stage.runner(spark, config, inputs, output, run)
+            # extraction draws its own progress line (files and documents); the others show their Spark stages
+            own_line = name in ("extract", "report")
+            with contextlib.nullcontext() if own_line else Progress(spark.sparkContext, name):
+                stage.runner(spark, config, inputs, output, run)
         _publish(output, target, name)
 
 

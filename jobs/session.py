@@ -40,8 +40,8 @@ def spark_session(config: Config) -> SparkSession:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     settings = {**DEFAULTS, **config.spark.conf}
     settings.setdefault("spark.sql.parquet.compression.codec", config.output_options.compression)
-    # The console progress bar garbles logs that are not a terminal; Spark's start-up chatter is silenced.
-    settings.setdefault("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
+    # Our own progress line (jobs/progress.py) replaces Spark's console bar, which would interleave with it.
+    settings.setdefault("spark.ui.showConsoleProgress", "false")
     log4j = Path(corpus.__file__).resolve().parent / "data" / "log4j2.properties"
     if log4j.exists():
         settings.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")

@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
-from pyspark import Accumulator
 from pyspark.sql import SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -24,7 +23,7 @@ from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict
 from corpus.io import storage
 from corpus.jobs.common import finish_stage, log
-from corpus.jobs.progress import Progress
+from corpus.jobs.progress import Progress, TaskCounter, read_counts
 from corpus.schema import EXTRACT_SCHEMA, STATUS_COLUMN, STATUS_DIRS
 
 _PART = re.compile(r"part-(\d{5})")
@@ -35,9 +34,10 @@ def shard_name(index: int) -> str:
 
 
 def extract_batches(
-    paths: list[str], chunk: list[int], config_dict: dict, documents: Accumulator
+    paths: list[str], chunk: list[int], config_dict: dict, counts: str
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function Spark runs on each partition: positions in `chunk` in, document batches out."""
+    """The function Spark runs on each partition: positions in `chunk` in, document batches out (and the
+    running count of each file's documents in `counts`, for the progress line)."""
 
     def process(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from corpus.document import batched
@@ -50,11 +50,11 @@ def extract_batches(
         rows = config_dict["output_options"]["batch_rows"]
         for batch in batches:
             for position in batch.column(0).to_pylist():
-                count = 0
+                counter = TaskCounter(counts, chunk[position])
                 for out in batched(recipe.process_file(paths[chunk[position]]), max_rows=rows):
-                    count += out.num_rows
+                    counter.add(out.num_rows)
                     yield out
-                documents.add(count)
+                counter.flush()
 
     return process
 
@@ -99,17 +99,19 @@ def run_extract(spark: SparkSession, config: Config, inputs: list[str], output: 
             done = previous["done"]
     if not done:
         _clear(output)
+        storage.remove(storage.join(output, "_progress", "counts"))
     todo = [i for i in range(len(inputs)) if i not in set(done)]
     if done:
         log(f"extract: resuming, {len(done)} of {len(inputs)} files were done")
     size = max(1, config.extract.files_per_job)
     schema = from_arrow_schema(EXTRACT_SCHEMA)
-    with Progress(spark.sparkContext, "extract", len(inputs), len(done)) as progress:
+    counts = storage.join(output, "_progress", "counts")
+    with Progress(spark.sparkContext, "extract", len(inputs), len(done), lambda: read_counts(counts)):
         for start in range(0, len(todo), size):
             chunk = todo[start : start + size]
             tmp = storage.join(output, "_tmp", f"extract-{run.run_id}-{chunk[0]:05d}")
             df = spark.range(len(chunk), numPartitions=len(chunk)).mapInArrow(
-                extract_batches(inputs, chunk, config.to_dict(), progress.documents), schema
+                extract_batches(inputs, chunk, config.to_dict(), counts), schema
             )
             df.write.mode("overwrite").partitionBy(STATUS_COLUMN).parquet(tmp)
             publish(tmp, output, chunk)
