@@ -143,6 +143,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """An output folder's documents as JSONL, one file per shard."""
+    from corpus.io import storage
+    from corpus.io.documents import export_jsonl
+
+    _use_storage(args.settings)
+    folder = storage.join(storage.absolute(args.output), args.folder)
+    shards = storage.list_files(folder, ".parquet")
+    if not shards:
+        raise FileNotFoundError(f"{folder}: no Parquet shards to export")
+    for path in export_jsonl(shards, storage.absolute(args.to), compress=not args.plain):
+        print(path)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     path, settings = _split_config(args)
     print(json.dumps(load_config(path, settings).to_dict(), indent=2))
@@ -205,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=5, help="rows to print (default 5)")
     p.add_argument("--chars", type=int, default=200, help="characters of text per row (default 200)")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("export", help="write an output folder's documents as JSONL (one .jsonl.gz per shard)")
+    p.add_argument("output", metavar="OUT")
+    p.add_argument("settings", nargs="*", metavar="key=value", help=_STORAGE_HELP)
+    p.add_argument("--folder", default="deduped", help="filtered, removed, skipped or deduped (default: deduped)")
+    p.add_argument("--to", required=True, metavar="FOLDER", help="where the .jsonl.gz files go")
+    p.add_argument("--plain", action="store_true", help="write .jsonl, not gzipped")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "config",

@@ -45,3 +45,24 @@ def test_output_folder_loads_in_datasets_duckdb_and_polars(sample_output, folder
             [files],
         ).fetchall()
         assert len(names) == len({e["key"] for r in with_signals for e in r["signals"]})
+
+
+@pytest.mark.spark
+def test_export_writes_jsonl_with_every_row(sample_output, tmp_path):
+    import gzip
+    import json
+    import subprocess
+    import sys
+
+    corpus = Path(sys.executable).parent / "corpus"
+    result = subprocess.run(
+        [str(corpus), "export", str(sample_output), "--folder", "deduped", "--to", str(tmp_path / "jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for f in sorted((tmp_path / "jsonl").glob("*.jsonl.gz")) for line in gzip.open(f, "rt")]
+    table = ds.dataset(_files(sample_output, "deduped")).to_table()
+    assert [r["id"] for r in rows] == table.column("id").to_pylist()
+    assert all(isinstance(r["signals"], dict) for r in rows) and rows[0]["signals"]["pii.emails"] >= 0

@@ -147,3 +147,32 @@ def iter_documents(
                 index += 1
     except Exception as exc:  # a file cut short, a corrupt Parquet footer: the rest of the file is lost, said so
         yield ReadError(path, index, f"unreadable_file:{type(exc).__name__}", str(exc)[:300])
+
+
+def export_jsonl(shards: list[str], target: str, compress: bool = True) -> list[str]:
+    """Write Parquet shards of documents as JSONL (one file per shard, `<target>/<shard name>.jsonl[.gz]`),
+    streaming a row group at a time; `signals` become a JSON object. Returns the files written."""
+    import pyarrow.parquet as pq
+
+    from corpus.schema import signals_dict
+
+    written = []
+    storage.makedirs(target)
+    for shard in shards:
+        name = shard.rsplit("/", 1)[-1].removesuffix(".parquet") + (".jsonl.gz" if compress else ".jsonl")
+        out_url = storage.join(target, name)
+        fs, local = storage.filesystem(shard)
+        out_fs, out_local = storage.filesystem(out_url)
+        with fs.open(local, "rb") as fh, out_fs.open(out_local, "wb") as raw:
+            stream = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
+            for batch in pq.ParquetFile(fh).iter_batches(batch_size=1024):
+                lines = []
+                for row in batch.to_pylist():
+                    if "signals" in row:
+                        row["signals"] = signals_dict(row["signals"])
+                    lines.append(json.dumps(row, ensure_ascii=False, default=str))
+                stream.write(("\n".join(lines) + "\n").encode("utf-8"))
+            if stream is not raw:
+                stream.close()
+        written.append(out_url)
+    return written
