@@ -62,7 +62,10 @@ def test_export_writes_jsonl_with_every_row(sample_output, tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for f in sorted((tmp_path / "jsonl").glob("*.jsonl.gz")) for line in gzip.open(f, "rt")]
+    rows = []
+    for path in sorted((tmp_path / "jsonl").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt") as fh:
+            rows += [json.loads(line) for line in fh]
     table = ds.dataset(_files(sample_output, "deduped")).to_table()
     assert [r["id"] for r in rows] == table.column("id").to_pylist()
     assert all(isinstance(r["signals"], dict) for r in rows) and rows[0]["signals"]["pii.emails"] >= 0
