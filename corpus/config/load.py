@@ -198,13 +198,13 @@ def _validate_filters(filters: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for name, params in filters.items():
         if params is None:
             params = {}
-        if not isinstance(params, dict):
-            raise ConfigError(f"filters.{name}: expected a mapping of parameters, got {params!r}")
-        if name not in FILTERS and "class" not in params:
+        if name not in FILTERS and (not isinstance(params, dict) or "class" not in params):
             raise ConfigError(
                 f"unknown filter 'filters.{name}'{_suggest(name, FILTERS)}; known: {', '.join(FILTERS)} (a filter of "
                 f"your own: filters.{name}.class=my_package.my_module:MyFilter)"
             )
+        if not isinstance(params, dict):
+            raise ConfigError(f"filters.{name}: expected a mapping of parameters, got {params!r}")
         try:
             cls = filter_class(name, params)
         except ValueError as exc:
