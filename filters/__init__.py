@@ -25,4 +25,13 @@ FILTERS: dict[str, type[Filter]] = {
     "fineweb_quality": FineWebQualityFilter,
 }
 
-__all__ = ["FILTERS", "KEEP", "Filter", "FilterResult"]
+
+def configured_thresholds(filters: dict) -> dict[str, list[float]]:
+    """`<filter>.<signal>` -> its thresholds under a config's `filters` section (defaults where it says nothing)."""
+    out: dict[str, list[float]] = {}
+    for name, cls in FILTERS.items():
+        out.update(cls.thresholds({k: v for k, v in (filters.get(name) or {}).items() if k != "enabled"}))
+    return out
+
+
+__all__ = ["FILTERS", "KEEP", "Filter", "FilterResult", "configured_thresholds"]

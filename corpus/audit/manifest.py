@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
+from corpus.audit.lineage import lineage
 from corpus.config import Config
 from corpus.io import storage
 
@@ -22,7 +23,7 @@ VERSIONED = (
     "warcio", "tldextract", "charset-normalizer", "numpy",
 )  # fmt: skip
 #: The keys of manifest.json, in the order they are written.
-_FIELDS = ("run_id", "created", "config", "config_sha256", "versions", "inputs", "stages", "updated")
+_FIELDS = ("run_id", "created", "config", "config_sha256", "versions", "lineage", "inputs", "stages", "updated")
 
 
 def now() -> str:
@@ -53,12 +54,17 @@ class Run:
     #: stage name -> {config_sha256, fingerprint, started, finished, outputs: {folder: [shard]}, ...extras}
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     updated: str | None = None
+    #: corpus version, git commit, config sha256, model cards' sha256, input listing sha256 (corpus.audit.lineage)
+    lineage: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     current_config_sha256: str | None = None
 
     @classmethod
     def new(cls, config: Config, inputs: list[str]) -> Run:
-        return cls(uuid.uuid4().hex, now(), config.public_dict(), config.sha256(), package_versions(), inputs)
+        public, sha = config.public_dict(), config.sha256()
+        return cls(
+            uuid.uuid4().hex, now(), public, sha, package_versions(), inputs, lineage=lineage(public, sha, inputs)
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Run:
@@ -92,6 +98,7 @@ def start(output: str, config: Config, inputs: list[str]) -> Run:
     if existing and existing.inputs == inputs:
         existing.config, existing.config_sha256 = config.public_dict(), config.sha256()
         existing.versions = package_versions()
+        existing.lineage = lineage(existing.config, existing.config_sha256, inputs)
         return existing
     return Run.new(config, inputs)
 
