@@ -30,6 +30,8 @@ KEPT, REMOVED = STATUS_KEPT, STATUS_REMOVED
 #: Removal reasons that name one duplicate cluster each are grouped as this (one sample row per step, not per cluster).
 CLUSTER_REASON = "cluster"
 QUALITY_COLUMN = "quality_score"
+#: Histograms of at least this many values span the 0.5-99.5 % quantiles; smaller ones their whole range.
+QUANTILE_RANGE_FROM = 2000
 
 
 def _read(spark: SparkSession, files: list[str] | None) -> DataFrame | None:
@@ -103,20 +105,25 @@ def histograms(
     log: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Fixed-size histograms of `values` (columns key, group, value), one per key, with a series per group.
-    The range is the 0.5-99.5 % quantiles (plus any threshold inside the data's range), values beyond it are
-    counted in the end bins (`clipped` says how many). With `log` the bins are even in log10(1 + value)."""
+    The range is the 0.5-99.5 % quantiles (the whole range under QUANTILE_RANGE_FROM values), widened to any
+    threshold near the data; values beyond it are counted in the end bins (`clipped` says how many). With `log`
+    the bins are even in log10(1 + value)."""
     thresholds = thresholds or {}
     bounds = _bounds(values, log)
     if not bounds:
         return {}
     edges: dict[str, tuple[float, float]] = {}
-    for key, (lowest, low, high, highest, _) in bounds.items():
+    for key, (lowest, low, high, highest, n) in bounds.items():
+        if n < QUANTILE_RANGE_FROM:  # few values: the whole range (the tails are the interesting part)
+            low, high = lowest, highest
+        span = highest - lowest
         for t in thresholds.get(key, []):
             t = math.log10(1 + t) if log and t > -1 else t
-            if lowest <= t <= highest:
+            # a threshold near the data widens the range to show it; a far one (max_doc_words=100000) does not
+            if max(highest, t) - min(lowest, t) <= max(4 * span, 1.0 if span == 0 else 0.0):
                 low, high = min(low, t), max(high, t)
         if high <= low:
-            high = low + 1.0
+            high = low + max(abs(low) * 0.1, 1e-3)
         edges[key] = (low, high)
     edge_df = F.broadcast(
         spark.createDataFrame([(k, lo, hi) for k, (lo, hi) in edges.items()], "key string, lo double, hi double")
@@ -177,9 +184,10 @@ def _reason_group(column: str = "reason") -> Column:
     return F.when(F.col(column).startswith("cluster="), F.lit(CLUSTER_REASON)).otherwise(F.col(column))
 
 
-_TLD = F.regexp_extract(
-    F.lower(F.regexp_extract(F.col("url"), r"^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)", 1)), r"\.([a-z0-9-]+)\.?$", 1
-)
+def _tld() -> Column:
+    """The last label of the URL's host (com, de, ...)."""
+    host = F.regexp_extract(F.col("url"), r"^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)", 1)
+    return F.regexp_extract(F.lower(host), r"\.([a-z0-9-]+)\.?$", 1)
 
 
 def profile(spark: SparkSession, config: Config, output: str, run: Run) -> dict[str, Any]:
@@ -251,8 +259,8 @@ def profile(spark: SparkSession, config: Config, output: str, run: Run) -> dict[
             sizes = final.groupBy("minhash_cluster_size").count().orderBy("minhash_cluster_size").collect()
             out["cluster_sizes"] = {str(size): n for size, n in sizes}
         if "url" in final.columns:
-            out["tlds"] = {tld or "(none)": n for tld, n in final.groupBy(_TLD.alias("tld")).count().collect()}
-        counts["kept"] = final.count()
+            out["tlds"] = {tld or "(none)": n for tld, n in final.groupBy(_tld().alias("tld")).count().collect()}
+        counts["kept"] = sum(out["tlds"].values()) if "tlds" in out else final.count()
         if QUALITY_COLUMN in final.columns and extract is None:
             quality = final.select("id", F.lit(QUALITY_COLUMN).alias("key"), F.lit("kept").alias("group"),
                                    F.col(QUALITY_COLUMN).cast("double").alias("value"))  # fmt: skip
@@ -286,7 +294,8 @@ def profile(spark: SparkSession, config: Config, output: str, run: Run) -> dict[
             outcomes[f"{by}:{group}"] = count
     if final is not None:
         outcomes["kept"] = counts["kept"]
-    documents_in = extract.count() if extract is not None else sum(outcomes.values())
+    documents_in = sum(s["documents"] for s in out.get("shards", [])) if extract is not None else 0
+    documents_in = documents_in or (extract.count() if extract is not None else sum(outcomes.values()))
     counts["documents"] = documents_in
     rates: dict[str, float] = {}
     for key, count in outcomes.items():

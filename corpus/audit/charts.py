@@ -15,6 +15,9 @@ import matplotlib.pyplot as plt
 
 #: Colours of the series, in order (kept first): colour-blind-safe (Okabe-Ito).
 PALETTE = ("#0072B2", "#D55E00", "#999999", "#009E73", "#CC79A7", "#E69F00")
+#: Series that keep their colour in every chart, whichever of them a chart has.
+FIXED = {"kept": PALETTE[0], "removed by this filter": PALETTE[1], "removed by another step": PALETTE[2],
+         "removed": PALETTE[1]}  # fmt: skip
 _STYLE = {
     "svg.fonttype": "path",  # glyphs as paths: nothing to load at view time
     "svg.hashsalt": "corpus",  # stable element ids, so the same data renders the same bytes
@@ -51,7 +54,9 @@ def histogram(
     """Step histograms of several series over the same bins, with thresholds as dashed vertical lines."""
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(width, 2.3))
-        for (name, counts), colour in zip(series.items(), PALETTE):
+        spare = iter(c for c in PALETTE if c not in FIXED.values())
+        for name, counts in series.items():
+            colour = FIXED.get(name) or next(spare, "#000")
             ax.stairs(counts, edges, label=f"{name} ({sum(counts):,})", color=colour, fill=len(series) == 1,
                       alpha=0.85, linewidth=1.4)  # fmt: skip
         for t in thresholds:
@@ -64,8 +69,8 @@ def histogram(
         ax.set_title(title, loc="left")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("documents")
-        if series:
-            ax.legend(loc="upper right")
+        if series:  # below the plot: it never hides bars or threshold labels
+            ax.legend(loc="upper left", bbox_to_anchor=(0, -0.18 if not xlabel else -0.3), ncol=3, fontsize=6.5)
         return _svg(fig, f"histogram of {title}")
 
 
@@ -76,7 +81,7 @@ def bars(
     xlabel: str = "",
     log: bool = False,
     percent: bool = False,
-    width: float = 8.5,
+    width: float = 7.0,
 ) -> str:
     """Horizontal bars, one group per label (top to bottom in the given order), a bar per series."""
     height = max(1.4, 0.28 * len(labels) * max(1, len(series)) ** 0.5 + 0.6)

@@ -40,7 +40,7 @@ code{font-size:.88em;overflow-wrap:anywhere}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:.6em 1.2em}
 .chart{width:100%;height:auto;display:block}
 figure{margin:0;break-inside:avoid}
-.wide{max-width:900px}
+.wide{max-width:760px}
 .flag{color:#b00020;font-weight:600}.ok{color:#1b7f3b;font-weight:600}
 .scroll{overflow-x:auto}
 @media print{nav{display:none}body{max-width:none;font-size:11px}h2{break-after:avoid}.chart{break-inside:avoid}}
@@ -165,14 +165,13 @@ def _funnel(page: _Page, stats: dict, dedup: dict | None) -> None:
             remaining -= removed
     total = max(stats["documents"], 1)
     page.add("<p>Documents left after each step, in pipeline order (share of all documents).</p>")
-    page.add(
-        charts.bars(
-            "Documents left after each step",
-            [name for name, *_ in steps],
-            {"documents out": [out / total for _, _, out, _ in steps]},
-            percent=True,
-        )
+    chart = charts.bars(
+        "Documents left after each step",
+        [name for name, *_ in steps],
+        {"documents out": [out / total for _, _, out, _ in steps]},
+        percent=True,
     )
+    page.add(f'<figure class="wide">{chart}</figure>')
     e = html.escape
     rows = []
     for name, n_in, n_out, reasons in steps:
@@ -196,7 +195,7 @@ def _histogram_grid(histos: dict[str, Any], xlabel: str = "") -> str:
         note = []
         below, above = h["clipped"]
         if below or above:
-            note.append(f"{below + above:,} value(s) beyond the 0.5–99.5 % range counted in the end bins")
+            note.append(f"{below + above:,} value(s) beyond the 0.5–99.5 % quantiles counted in the end bins")
         beyond = [t for t in h["thresholds"] if not h["edges"][0] <= t <= h["edges"][-1]]
         if beyond:
             note.append("threshold " + ", ".join(f"{t:g}" for t in beyond) + " lies outside the data")
@@ -241,17 +240,16 @@ def _languages(page: _Page, stats: dict) -> None:
     top = list(langs["identified"].items())[:15]
     total_all = max(sum(langs["identified"].values()), 1)
     total_kept = max(sum(langs["kept"].values()), 1)
-    page.add(
-        charts.bars(
-            "Language shares (top 15)",
-            [k for k, _ in top],
-            {
-                "all documents": [v / total_all for _, v in top],
-                "kept": [langs["kept"].get(k, 0) / total_kept for k, _ in top],
-            },
-            percent=True,
-        )
+    chart = charts.bars(
+        "Language shares (top 15)",
+        [k for k, _ in top],
+        {
+            "all documents": [v / total_all for _, v in top],
+            "kept": [langs["kept"].get(k, 0) / total_kept for k, _ in top],
+        },
+        percent=True,
     )
+    page.add(f'<figure class="wide">{chart}</figure>')
     e = html.escape
     rows = [
         [e(k), _n(v), _pct(v, total_all), _n(langs["kept"].get(k, 0))]
@@ -300,11 +298,10 @@ def _dedup(page: _Page, dedup: dict, run: Run, profile: dict | None) -> None:
     sizes = dedup.get("kept_by_cluster_size") or (profile or {}).get("cluster_sizes") or {}
     if sizes:
         labels = sorted(sizes, key=int)
-        page.add(
-            charts.columns(
-                "Kept documents by duplicate-cluster size", labels, [sizes[k] for k in labels], "cluster size", log=True
-            )
+        chart = charts.columns(
+            "Kept documents by duplicate-cluster size", labels, [sizes[k] for k in labels], "cluster size", log=True
         )
+        page.add(f'<div class="grid"><figure>{chart}</figure></div>')
     page.end()
 
 
@@ -449,6 +446,9 @@ def _stages(page: _Page, run: Run) -> None:
                      "<br>".join(outputs)])  # fmt: skip
     page.add(_table(["stage", "started", "took", "wrote"], rows))
     lineage = run.lineage or {}
+    if not lineage:
+        page.add('<p class="muted">This run was made before lineage was recorded (no git commit, input listing hash '
+                 "or model cards in its manifest).</p>")  # fmt: skip
     rows = [
         ["corpus version", e(str(lineage.get("corpus_version", run.versions.get("corpus"))))],
         ["git commit", f"<code>{e(str(lineage.get('git_commit')))}</code>"
