@@ -35,7 +35,8 @@ def table_from_matrix(matrix: list[list[float]], texts: bool = False):
     for coder, labels in enumerate(matrix):
         for unit, label in enumerate(labels):
             if not np.isnan(label):
-                rows.append({"id": f"u{unit:02d}", "text": f"unit {unit}", "label": f"c{int(label)}" if texts else int(label),
+                value = f"c{int(label)}" if texts else int(label)
+                rows.append({"id": f"u{unit:02d}", "text": f"unit {unit}", "label": value,
                              "annotator": f"coder{coder}", "created": None, "guideline": "v1"})  # fmt: skip
     return labels_table(rows)
 

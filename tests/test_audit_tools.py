@@ -174,8 +174,8 @@ def test_lineage_hashes_model_cards_and_the_input_listing(tmp_path):
     (model / "card.json").write_text('{"f1": 0.9}')
     config = {"classifier": {"model": str(model)}, "input": ["a"], "storage": {"options": {}}}
     found = lineage.lineage(config, "c0ffee", ["a.warc.gz", "b.warc.gz"])
-    assert found["model_cards"] == {"classifier.model": {"path": str(model / "card.json"),
-                                                         "sha256": lineage.file_sha256(model / "card.json")}}  # fmt: skip
+    card = model / "card.json"
+    assert found["model_cards"] == {"classifier.model": {"path": str(card), "sha256": lineage.file_sha256(card)}}
     assert found["input_listing_sha256"] == lineage.listing_sha256(["a.warc.gz", "b.warc.gz"])
     assert found["input_listing_sha256"] != lineage.listing_sha256(["b.warc.gz", "a.warc.gz"])
     commit, _ = lineage.git_commit()
