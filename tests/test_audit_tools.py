@@ -188,3 +188,27 @@ def test_configured_thresholds_follow_the_config():
     assert thresholds["gopher_repetition.top_2_gram"] == [0.2]
     assert thresholds["fineweb_quality.line_punct_ratio"] == [0.12]
     assert "c4.sentences" not in thresholds  # -1 disables the rule
+
+
+def test_report_facts_for_a_dedup_only_run():
+    from corpus.audit.manifest import Run
+    from corpus.audit.report import render
+    from corpus.config import load_config
+
+    config = load_config()
+    run = Run.new(config, ["in/a.parquet"])
+    run.stages["dedup"] = {
+        "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:01:30+00:00",
+        "outputs": {
+            "deduped": [{"path": "deduped/part-00000.parquet", "rows": 90, "bytes": 1, "sha256": "x"}],
+            "minhash_index": [{"path": "minhash_index/index-00000.parquet", "rows": 1400, "bytes": 1, "sha256": "y"}],
+        },
+    }
+    dedup = {"documents": 100, "kept": 90, "removed": {"exact": 6, "minhash": 4}, "candidate_edges": 5,
+             "components_rounds": 1, "kept_by_cluster_size": {"1": 85, "2": 5}}  # fmt: skip
+    page = render(None, run, dedup, output="out")
+    assert "recipe <code>fineweb" not in page and "dedup of input Parquet (no extraction)" in page
+    assert "PII masking" in page and "not counted" in page  # no signals column, so no counts: said so
+    assert "90 s" in page and "1,400 index rows" in page and "deduped: 1 file(s), 90 rows" in page
+    assert "kept after dedup (deduped/)" in page and page.count("<svg") == 1  # the cluster-size chart
