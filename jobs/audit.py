@@ -165,12 +165,21 @@ def _hash_rank(seed: int) -> Column:
     return F.xxhash64(F.lit(seed), F.col("id"))
 
 
-def bottom_k(values: DataFrame, k: int, seed: int) -> dict[str, list[float]]:
+def bottom_k(values: DataFrame, k: int, seed: int, sizes: dict[str, int]) -> dict[str, list[float]]:
     """Per key, the values of the (at most) k rows with the smallest xxhash64(seed, id), sorted: a bounded
-    sample that picks the same documents in any run over the same ids."""
-    window = Window.partitionBy("key").orderBy(_hash_rank(seed), F.col("id"))
+    sample that picks the same documents in any run over the same ids. `sizes` (rows per key) sets a hash cut-off
+    per key that lets about 1.5 k + 100 rows through, in parallel; only those are ranked (one small shuffle),
+    never a key's whole column in one task."""
+    limit = {key: _hash_cutoff((1.5 * k + 100) / n) for key, n in sizes.items() if n}
+    if not limit:
+        return {}
+    cutoffs = F.broadcast(values.sparkSession.createDataFrame(list(limit.items()), "key string, _cutoff long"))
+    window = Window.partitionBy("key").orderBy("_h", "id")
     rows = (
         values.where(F.col("value").isNotNull() & ~F.isnan("value"))
+        .withColumn("_h", _hash_rank(seed))
+        .join(cutoffs, "key")
+        .where(F.col("_h") <= F.col("_cutoff"))
         .withColumn("_n", F.row_number().over(window))
         .where(F.col("_n") <= k)
         .groupBy("key")
@@ -178,6 +187,17 @@ def bottom_k(values: DataFrame, k: int, seed: int) -> dict[str, list[float]]:
         .collect()
     )
     return {r["key"]: [float(v) for v in r["values"]] for r in rows}
+
+
+def _hash_cutoff(share: float) -> int:
+    """The xxhash64 value below which about `share` of uniformly spread 64-bit hashes fall."""
+    if share >= 1:
+        return 2**63 - 1
+    return int(-(2**63) + share * 2**64)
+
+
+def _sizes(histos: dict[str, dict[str, Any]]) -> dict[str, int]:
+    return {key: h["values"] for key, h in histos.items()}
 
 
 def _reason_group(column: str = "reason") -> Column:
@@ -213,13 +233,13 @@ def profile(spark: SparkSession, config: Config, output: str, run: Run) -> dict[
             )
             entries = entries.withColumn("group", group).select("id", "key", "group", "value").persist()
             histo["signals"] = histograms(spark, entries, bins, thresholds)
-            numeric.update(bottom_k(entries, k, seed))
+            numeric.update(bottom_k(entries, k, seed, _sizes(histo["signals"])))
             entries.unpersist()
         if QUALITY_COLUMN in extract.columns:
             quality = extract.select("id", F.lit(QUALITY_COLUMN).alias("key"), F.col("status").alias("group"),
                                      F.col(QUALITY_COLUMN).cast("double").alias("value"))  # fmt: skip
             histo["quality"] = histograms(spark, quality, bins)
-            numeric.update(bottom_k(quality, k, seed))
+            numeric.update(bottom_k(quality, k, seed, _sizes(histo["quality"])))
 
         # Per shard (input file): documents by status, removals by step, languages. Bounded by files x languages.
         shard_rows = (
@@ -254,7 +274,7 @@ def profile(spark: SparkSession, config: Config, output: str, run: Run) -> dict[
         lengths = final.select("id", F.lit("characters").alias("key"), F.lit("kept").alias("group"),
                                F.length("text").cast("double").alias("value"))  # fmt: skip
         histo["length"] = histograms(spark, lengths, bins, log=True)
-        numeric["length.characters"] = bottom_k(lengths, k, seed).get("characters", [])
+        numeric["length.characters"] = bottom_k(lengths, k, seed, _sizes(histo["length"])).get("characters", [])
         if "minhash_cluster_size" in final.columns:
             sizes = final.groupBy("minhash_cluster_size").count().orderBy("minhash_cluster_size").collect()
             out["cluster_sizes"] = {str(size): n for size, n in sizes}
@@ -265,13 +285,13 @@ def profile(spark: SparkSession, config: Config, output: str, run: Run) -> dict[
             quality = final.select("id", F.lit(QUALITY_COLUMN).alias("key"), F.lit("kept").alias("group"),
                                    F.col(QUALITY_COLUMN).cast("double").alias("value"))  # fmt: skip
             histo["quality"] = histograms(spark, quality, bins)
-            numeric.update(bottom_k(quality, k, seed))
+            numeric.update(bottom_k(quality, k, seed, _sizes(histo["quality"])))
     tokenized = frames["tokenized"]
     if tokenized is not None:
         tokens = tokenized.select("id", F.lit("tokens").alias("key"), F.lit("kept").alias("group"),
                                   F.col("token_count").cast("double").alias("value"))  # fmt: skip
         histo["tokens"] = histograms(spark, tokens, bins, log=True)
-        numeric["tokens.count"] = bottom_k(tokens, k, seed).get("tokens", [])
+        numeric["tokens.count"] = bottom_k(tokens, k, seed, _sizes(histo["tokens"])).get("tokens", [])
         counts["kept_tokens"] = int(tokenized.agg(F.sum("token_count")).first()[0] or 0)
 
     removed = frames["removed"]
