@@ -51,4 +51,12 @@ def filter_class(name: str, params: dict) -> type[Filter]:
     return FILTERS[name]
 
 
-__all__ = ["FILTERS", "KEEP", "Filter", "FilterResult", "filter_class", "import_filter"]
+def configured_thresholds(filters: dict) -> dict[str, list[float]]:
+    """`<filter>.<signal>` -> its thresholds under a config's `filters` section (defaults where it says nothing)."""
+    out: dict[str, list[float]] = {}
+    for name, cls in FILTERS.items():
+        out.update(cls.thresholds({k: v for k, v in (filters.get(name) or {}).items() if k != "enabled"}))
+    return out
+
+
+__all__ = ["FILTERS", "KEEP", "Filter", "FilterResult", "configured_thresholds", "filter_class", "import_filter"]

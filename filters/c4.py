@@ -7,6 +7,7 @@ enough sentences. FineWeb turns the terminal-punctuation rule off (`filter_no_te
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 from corpus.document import Document
 from corpus.filters.base import KEEP, Filter, FilterResult
@@ -19,6 +20,7 @@ POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses co
 
 class C4QualityFilter(Filter):
     name = "c4"
+    THRESHOLDS: ClassVar[dict[str, tuple[str, ...]]] = {"sentences": ("min_num_sentences",)}
 
     def __init__(
         self,

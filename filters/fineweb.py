@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 
 from corpus.document import Document
@@ -15,6 +17,12 @@ FINEWEB_2024_STOP_CHARS = (".", "'", '"', "!", "?")
 
 class FineWebQualityFilter(Filter):
     name = "fineweb_quality"
+    THRESHOLDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "line_punct_ratio": ("line_punct_thr",),
+        "short_line_ratio": ("short_line_thr",),
+        "char_dup_ratio": ("char_duplicates_ratio",),
+        "list_ratio": ("new_line_ratio",),
+    }
 
     def __init__(
         self,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import Counter
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 from datatrove.utils.text import PUNCTUATION_SET
@@ -146,6 +148,18 @@ class GopherRepetitionFilter(Filter):
     """Drops documents whose lines, paragraphs or n-grams repeat too much (a ratio strictly above its limit)."""
 
     name = "gopher_repetition"
+    THRESHOLDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        key: (key,) for key in ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac")
+    }
+
+    @classmethod
+    def thresholds(cls, params: dict) -> dict[str, list[float]]:
+        out = super().thresholds(params)
+        defaults = inspect.signature(cls.__init__).parameters
+        for option, pattern in (("top_n_grams", "top_{}_gram"), ("dup_n_grams", "duplicated_{}_n_grams")):
+            for n, limit in params.get(option, defaults[option].default):
+                out[f"{cls.name}.{pattern.format(int(n))}"] = [float(limit)]
+        return out
 
     def __init__(
         self,
@@ -219,6 +233,16 @@ class GopherQualityFilter(Filter):
     and stop words. Reasons are datatrove's (``gopher_short_doc``, ``gopher_below_alpha_threshold``, ...)."""
 
     name = "gopher_quality"
+    THRESHOLDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "words": ("min_doc_words", "max_doc_words"),
+        "avg_word_length": ("min_avg_word_length", "max_avg_word_length"),
+        "hash_word_ratio": ("max_symbol_word_ratio",),
+        "ellipsis_word_ratio": ("max_symbol_word_ratio",),
+        "bullet_lines_ratio": ("max_bullet_lines_ratio",),
+        "end_ellipsis_lines_ratio": ("max_ellipsis_lines_ratio",),
+        "alpha_words_ratio": ("min_alpha_words_ratio",),
+        "stop_words": ("min_stop_words",),
+    }
 
     def __init__(
         self,

@@ -150,7 +150,7 @@ def _run_loop(spark: SparkSession, config: Config, run: Run, output: str, target
             if stage.settings is not None:
                 log(f"{name}: {stage.describe(config, inputs)}")
             # extraction draws its own progress line (files and documents); the others show their Spark stages
-            own_line = name in ("extract", "report")
+            own_line = name == "extract"
             with contextlib.nullcontext() if own_line else Progress(spark.sparkContext, name):
                 stage.runner(spark, config, inputs, output, run)
         _publish(output, target, name)
@@ -270,7 +270,7 @@ def _open_run(config: Config, output: str, extract_inputs: list[str] | None) -> 
 
 def submit_main(stage: str, argv: list[str] | None = None) -> int:
     """Entry point of `spark-submit jobs/<stage>.py --config CONF key=value ...`: what `corpus <stage>` runs, but
-    the report (batch jobs leave a finished output untouched; `corpus report OUT` renders it without Spark)."""
+    the report (a batch job leaves the report to `corpus report OUT`, and a finished output untouched)."""
     command = STAGES[stage].command
     runs = [name for name in (command.runs if command else [stage]) if name != "report"]
     parser = argparse.ArgumentParser(

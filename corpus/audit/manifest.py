@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
+from corpus.audit.lineage import lineage
 from corpus.config import Config
 from corpus.io import storage
 
@@ -22,9 +23,10 @@ VERSIONED = (
     "warcio", "tldextract", "charset-normalizer", "numpy",
 )  # fmt: skip
 #: The keys of manifest.json, in the order they are written.
-_FIELDS = ("run_id", "created", "config", "config_sha256", "versions", "inputs", "planned_stages", "stages", "updated")
-#: Stages that leave no record in the manifest (the report is rendered from the others, whenever asked).
-UNRECORDED = ("report",)
+_FIELDS = (
+    "run_id", "created", "config", "config_sha256", "versions", "lineage", "inputs", "planned_stages", "stages",
+    "updated",
+)  # fmt: skip
 
 
 def now() -> str:
@@ -58,23 +60,28 @@ class Run:
     #: stage name -> {config_sha256, fingerprint, started, finished, outputs: {folder: [shard]}, ...extras}
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     updated: str | None = None
+    #: corpus version, git commit, config sha256, model cards' sha256, input listing sha256 (corpus.audit.lineage)
+    lineage: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     current_config_sha256: str | None = None
 
     @classmethod
     def new(cls, config: Config, inputs: list[str]) -> Run:
-        return cls(uuid.uuid4().hex, now(), config.public_dict(), config.sha256(), package_versions(), inputs)
+        public, sha = config.public_dict(), config.sha256()
+        return cls(
+            uuid.uuid4().hex, now(), public, sha, package_versions(), inputs, lineage=lineage(public, sha, inputs)
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Run:
         run = cls(**{name: data[name] for name in _FIELDS if name in data})
         if "planned_stages" not in data:  # written before stages were planned: what its config asked for
-            run.planned_stages = [s for s in data.get("config", {}).get("stages", []) if s not in UNRECORDED]
+            run.planned_stages = list(data.get("config", {}).get("stages", []))
         return run
 
     def plan(self, stages: list[str], order: tuple[str, ...]) -> None:
-        """Add `stages` (those that leave a record) to the planned ones, keeping run order."""
-        wanted = set(self.planned_stages) | {s for s in stages if s not in UNRECORDED}
+        """Add `stages` to the planned ones, keeping run order."""
+        wanted = set(self.planned_stages) | set(stages)
         self.planned_stages = [s for s in order if s in wanted]
 
     def pending(self) -> list[str]:
@@ -109,6 +116,7 @@ def start(output: str, config: Config, inputs: list[str]) -> Run:
     if existing and existing.inputs == inputs:
         existing.config, existing.config_sha256 = config.public_dict(), config.sha256()
         existing.versions = package_versions()
+        existing.lineage = lineage(existing.config, existing.config_sha256, inputs)
         return existing
     return Run.new(config, inputs)
 

@@ -275,6 +275,12 @@ def validate(config: Config) -> Config:
         minhash_params(config).validate()
     except ValueError as exc:
         raise ConfigError(f"dedup.minhash.{exc}") from None
+    drift = config.drift
+    if drift.sample_size <= 0 or config.report.bins <= 0 or config.report.samples_per_reason < 0:
+        raise ConfigError("drift.sample_size and report.bins must be positive, report.samples_per_reason >= 0")
+    for name in ("ks", "wasserstein", "psi", "removal_rate", "kept"):
+        if getattr(drift, name) < 0:
+            raise ConfigError(f"drift.{name}: a threshold must be >= 0, got {getattr(drift, name)}")
     config.filters = _validate_filters(config.filters)
     language = config.filters.get("language", {})
     threshold = language.get("threshold", DEFAULT_THRESHOLD)

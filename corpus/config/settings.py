@@ -252,6 +252,44 @@ class OutputSettings:
 
 
 @dataclass
+class DriftSettings:
+    """`corpus drift` and the report's baseline comparison: what counts as drift between two runs. Numeric
+    signals are compared on bounded seeded samples (`sample_size` values per signal, the same documents in both
+    runs when they hold the same ids), categorical shares (language, removal reasons, top-level domains) on
+    their exact counts."""
+
+    #: Values kept per numeric signal: the documents with the smallest xxhash64(seed, id), so reruns agree.
+    sample_size: int = 5000
+    seed: int = 0
+    #: Two-sample Kolmogorov-Smirnov statistic (scipy.stats.ks_2samp) above this flags a signal.
+    ks: float = 0.1
+    #: Wasserstein distance (scipy.stats.wasserstein_distance) divided by the baseline's interquartile range
+    #: (its standard deviation when the IQR is 0) above this flags a signal.
+    wasserstein: float = 0.1
+    #: Population stability index of categorical shares above this flags the category set (0.1: slight, 0.25:
+    #: major, by the usual reading).
+    psi: float = 0.2
+    #: Absolute change of a removal rate (share of documents a step removed) above this is flagged: 0.03 = 3 points.
+    removal_rate: float = 0.03
+    #: Relative change of kept documents and kept tokens above this is flagged.
+    kept: float = 0.03
+    #: Signals with fewer sampled values than this in either run are reported but never flagged.
+    min_values: int = 10
+
+
+@dataclass
+class ReportSettings:
+    """report.html (the report stage)."""
+
+    #: Another output folder to compare this one against (`corpus report OUT baseline=OUT_B`): the drift section.
+    baseline: str | None = None
+    #: Bins of each histogram (fixed-size histograms computed in Spark).
+    bins: int = 40
+    #: Example documents shown per removal reason (chosen by a seeded hash of their id).
+    samples_per_reason: int = 3
+
+
+@dataclass
 class Config:
     recipe: str = "fineweb"
     #: "datatrove": decisions identical to datatrove 0.10.1; "fineweb-2024": FineWeb's original code.
@@ -282,6 +320,9 @@ class Config:
     refetch: RefetchSettings = field(default_factory=RefetchSettings)
     #: Per filter: constructor parameters (see filters/*.py) plus `enabled`.
     filters: dict[str, Any] = field(default_factory=dict)  # checked by _validate_filters, which knows each filter
+    #: What `corpus drift` and the report's baseline comparison flag (every field documented above).
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     #: Write into an output folder that holds something else (files of no run, or a run of other inputs or of
     #: another recipe), replacing that run's shards. Without it such a folder is refused.
     overwrite: bool = False
@@ -300,7 +341,7 @@ class Config:
 
     def sha256(self) -> str:
         """The hash of what determines the output: everything but where it runs (`spark`, `storage`), which
-        stages run and where the output goes."""
-        where = ("spark", "stages", "output", "storage", "overwrite")
-        relevant = {k: v for k, v in self.to_dict().items() if k not in where}
+        stages run, where the output goes, whether it may overwrite, and how it is audited (`drift`, `report`)."""
+        ignored = ("spark", "stages", "output", "storage", "overwrite", "drift", "report")
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()

@@ -270,3 +270,53 @@ def iter_records(path: str) -> Iterator[WarcRecord | ReadError]:
     # One gzip member holding many records: read the uncompressed stream, past the records already produced.
     with open_input(path) as raw, gzip.GzipFile(fileobj=raw) as unzipped:
         yield from _Pass(path, unzipped, skip=first.consumed)
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One record read back by its offset (`corpus inspect`): its WARC headers, HTTP status line and headers, and
+    the start of its payload as stored (content-encoding undone, nothing decoded)."""
+
+    path: str
+    offset: int
+    warc_headers: list[tuple[str, str]]
+    http_status_line: str | None
+    http_headers: list[tuple[str, str]]
+    payload: bytes
+    payload_truncated: bool
+
+
+def _raw(path: str, offset: int, record: Any, limit: int) -> RawRecord:
+    http = record.http_headers
+    data = record.content_stream().read(limit + 1)
+    return RawRecord(
+        path=path,
+        offset=offset,
+        warc_headers=list(record.rec_headers.headers),
+        http_status_line=http.statusline if http is not None else None,
+        http_headers=list(http.headers) if http is not None else [],
+        payload=data[:limit],
+        payload_truncated=len(data) > limit,
+    )
+
+
+def read_record_at(path: str, offset: int, limit: int = 2000) -> RawRecord:
+    """The record at byte `offset` of `path` (a document's source_path and source_offset): a seek, then one
+    record. Whole-file gzip WARCs count offsets in the uncompressed stream: those are found by reading up to
+    the offset. Raises ValueError when no record starts there."""
+    with open_input(path) as stream:
+        try:
+            stream.seek(offset)
+            iterator = _LenientArchiveIterator(stream, arc2warc=False)
+            record = next(iterator)
+            return _raw(path, offset, record, limit)
+        except (ArchiveLoadFailed, StopIteration, OSError, ValueError):
+            pass
+    with open_input(path) as raw, gzip.GzipFile(fileobj=raw) as unzipped:
+        iterator = _LenientArchiveIterator(unzipped, arc2warc=False)
+        for record in iterator:
+            if iterator.offset == offset:
+                return _raw(path, offset, record, limit)
+            if iterator.offset > offset:
+                break
+    raise ValueError(f"{path}: no WARC/ARC record starts at offset {offset}")

@@ -3,7 +3,8 @@ settings its output depends on (its fingerprint), what lies downstream of it, it
 runs it alone. `jobs/run.py` loops over this table; the `corpus` command builds its stage commands from it.
 
 A runner is `run(spark, config, inputs, output, run_record)`; it writes its folders and records itself in the
-manifest (`corpus.jobs.common.finish_stage`). The report stage has no fingerprint: it is always redone.
+manifest (`corpus.jobs.common.finish_stage`). The report stage (profile, drift, report.html) is downstream of
+every other stage, so redoing any of them drops the old report first.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from corpus.audit.manifest import Run
-from corpus.audit.report import write_report
 from corpus.config import STAGES as STAGE_NAMES
 from corpus.config import Config, ConfigError
 from corpus.io.inputs import expand_parquet
-from corpus.jobs.common import log
 from corpus.jobs.stages.dedup import run_dedup
 from corpus.jobs.stages.extract import run_extract
 from corpus.jobs.stages.refetch import run_refetch
+from corpus.jobs.stages.report import run_report
 from corpus.jobs.stages.stats import run_stats
 from corpus.jobs.stages.tokens import run_tokenize
 
@@ -73,8 +73,15 @@ def stage_inputs(run: Run, output: str, config: Config, previous: str, folder: s
     raise ConfigError(f"{stage}: no input; give input=PARQUET or run the earlier stages into this output first")
 
 
-def _report(spark: SparkSession, config: Config, inputs: list[str], output: str, run: Run) -> None:
-    log(f"report: {write_report(output)}")
+def _report_inputs(run: Run, output: str, config: Config) -> list[str]:
+    """Everything the earlier stages wrote: the report is current while none of it changed."""
+    return sorted(
+        url
+        for name, info in run.stages.items()
+        if name != "report"
+        for folder in info.get("outputs", {})
+        for url in run.shard_urls(output, name, folder) or []
+    )
 
 
 def _extract_settings(c: Config) -> tuple:
@@ -96,7 +103,7 @@ _STAGES = [
         reads="the input WARCs' truncated PDF records",
         writes=("refetched", "refetch", "stats"),
         settings=lambda c: (c.recipe, c.reader, c.pdf.max_bytes, c.filters.get("url"), c.refetch),
-        downstream=("extract", "stats", "dedup", "tokenize"),
+        downstream=("extract", "stats", "dedup", "tokenize", "report"),
         inputs=lambda run, output, config: run.inputs,
         runner=run_refetch,
         describe=lambda config, inputs: f"truncated PDFs of {len(inputs)} input file(s)",
@@ -113,7 +120,7 @@ _STAGES = [
         reads="the input WARC/ARC files (and refetched/)",
         writes=("filtered", "removed", "skipped"),
         settings=_extract_settings,
-        downstream=("stats", "dedup", "tokenize"),
+        downstream=("stats", "dedup", "tokenize", "report"),
         inputs=lambda run, output, config: run.inputs + refetched_warcs(run, output),
         runner=run_extract,
         describe=lambda config, inputs: f"{len(inputs)} input file(s)",
@@ -128,7 +135,7 @@ _STAGES = [
         reads="filtered/, removed/, skipped/",
         writes=("stats",),
         settings=lambda c: (),
-        downstream=(),
+        downstream=("report",),
         inputs=lambda run, output, config: stage_inputs(run, output, config, "extract", "filtered", "stats"),
         runner=run_stats,
         describe=lambda config, inputs: "counting the written shards",
@@ -138,7 +145,7 @@ _STAGES = [
         reads="filtered/ (or any Parquet with id and text: input=)",
         writes=("deduped", "removed", "minhash_index", "stats"),
         settings=lambda c: (c.compat, c.dedup),
-        downstream=("tokenize",),
+        downstream=("tokenize", "report"),
         inputs=lambda run, output, config: stage_inputs(run, output, config, "extract", "filtered", "dedup"),
         runner=run_dedup,
         describe=lambda config, inputs: f"{len(inputs)} shard(s), scope {config.dedup.scope}",
@@ -155,7 +162,7 @@ _STAGES = [
         reads="deduped/, else filtered/ (or any Parquet with id and text: input=)",
         writes=("tokenized", "stats"),
         settings=lambda c: (c.tokenize,),
-        downstream=(),
+        downstream=("report",),
         inputs=_tokenize_inputs,
         runner=run_tokenize,
         describe=lambda config, inputs: f"{len(inputs)} shard(s), with {config.tokenize.tokenizer}",
@@ -168,13 +175,13 @@ _STAGES = [
     ),
     Stage(
         "report",
-        reads="stats/ and manifest.json",
-        writes=("report.html",),
-        settings=None,
+        reads="every folder the earlier stages wrote, stats/ and manifest.json (and report.baseline's)",
+        writes=("stats", "report.html"),
+        settings=lambda c: (c.report, c.drift),
         downstream=(),
-        inputs=lambda run, output, config: [],
-        runner=_report,
-        describe=lambda config, inputs: "rendering report.html",
+        inputs=_report_inputs,
+        runner=run_report,
+        describe=lambda config, inputs: "profile (histograms, shards, samples, drift inputs) and report.html",
     ),
 ]
 STAGES: dict[str, Stage] = {stage.name: stage for stage in _STAGES}
