@@ -333,7 +333,7 @@ def test_recipe_on_cluster_equals_local_mode(
     m_local = json.loads((local / "manifest.json").read_text())
     m_remote = json.loads((remote / "manifest.json").read_text())
     assert m_remote["inputs"] == m_local["inputs"]
-    assert set(m_remote["stages"]) == {"extract", "stats", "dedup", "tokenize"} == set(m_local["stages"])
+    assert set(m_remote["stages"]) == {"extract", "stats", "dedup", "tokenize", "report"} == set(m_local["stages"])
     assert shard_summary(m_remote) == shard_summary(m_local)
     # The sha256 are not compared. Parquet files differ in bytes between any two JVMs: parquet-mr lists each
     # column chunk's encodings from a HashSet of enum constants, whose order follows the JVM's identity hash

@@ -41,7 +41,7 @@ def test_output_contract(sample_output, sample_dir):
     assert manifest.verify(str(sample_output)) == []
     run_info = json.loads((sample_output / "manifest.json").read_text())
     assert run_info["inputs"] == sorted(str(p) for p in sample_dir.glob("*.warc.gz"))
-    assert set(run_info["stages"]) == {"extract", "stats", "dedup", "tokenize"}
+    assert set(run_info["stages"]) == {"extract", "stats", "dedup", "tokenize", "report"}
     assert run_info["versions"]["pyspark"] and run_info["config_sha256"]
 
 

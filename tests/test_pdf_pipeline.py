@@ -256,7 +256,7 @@ def test_ccdev_pdf_recipe_runs_to_tokens_and_verifies(ccdev_run, capsys):
     out = ccdev_run["out"]
     assert verify(str(out)) == []
     manifest = json.loads((out / "manifest.json").read_text())
-    assert list(manifest["stages"]) == ["refetch", "extract", "stats", "dedup", "tokenize"]
+    assert list(manifest["stages"]) == ["refetch", "extract", "stats", "dedup", "tokenize", "report"]
     deduped = pq.read_table(out / "deduped", columns=["text", "page_ends"]).to_pylist()
     assert deduped and all(d["page_ends"][-1] == len(d["text"]) for d in deduped)  # PII masks moved them
     assert pq.read_table(out / "tokenized", columns=["token_count"]).num_rows == len(deduped)
@@ -266,7 +266,7 @@ def test_ccdev_pdf_recipe_runs_to_tokens_and_verifies(ccdev_run, capsys):
     capsys.readouterr()
     run_stages(ccdev_run["config"], ccdev_run["spark"])  # a second run: nothing to do, nothing fetched again
     log = capsys.readouterr().err
-    for stage in ("refetch", "extract", "stats", "dedup", "tokenize"):
+    for stage in ("refetch", "extract", "stats", "dedup", "tokenize", "report"):
         assert f"{stage}: up to date" in log, log
 
 
