@@ -38,6 +38,7 @@ class _Line:
     text: str  # cleaned
     size: float  # font size
     spans: list[tuple[float, float, str]]  # (x0, x1, cleaned text), for table cells
+    font: str = ""  # the font most of the line is set in (with its style flags), for running headers
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class _Page:
     text_area: float = 0.0  # area covered by the lines of text, in square points
     tables: int = 0
     reason: str | None = None  # why the router chose OCR for this page (or would have, without an engine)
+    removed: list[str] = field(default_factory=list)  # running headers, footers, page numbers taken out
     error: str | None = None
 
     def turn(self, bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -137,7 +139,10 @@ def _read_blocks(page_dict: dict, width: float, height: float) -> _Page:
         page.invisible += hidden
         page.text_area += (bbox[2] - bbox[0]) * (bbox[3] - bbox[1])
         cells = [(*page.turn(s["bbox"])[::2], _clean(s["text"])) for s in spans]
-        line = _Line(*page.turn(bbox), _clean(text), size, cells)
+        main_span = max(spans, key=lambda s: len(s["text"]))
+        line = _Line(
+            *page.turn(bbox), _clean(text), size, cells, f"{main_span.get('font', '')}/{main_span.get('flags', 0) & 18}"
+        )
         if not line.text:
             continue
         if axis != main:

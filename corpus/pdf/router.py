@@ -158,6 +158,7 @@ class PdfExtraction:
     ocr_wanted: pages (0-based) that needed OCR and did not get it (no engine, or OCR deferred to the caller:
         `extract_pdf(..., ocr_engine=None)`; the PDF recipe OCRs them one by one in a sandbox, then passes the
         results back in `ocr_results`).
+    removed_lines: for each extracted page, the running headers, footers and page numbers taken out of it.
     signals: numbers for filters and audits (`garbled_ratio`, `pages_<route>`, `ocr_wanted.<reason>`,
         `header_footer_lines_removed`, `tables`, ...).
     error: the exception message behind an `error:` status or a failed page, if any.
@@ -170,6 +171,7 @@ class PdfExtraction:
     routes: list[str] = field(default_factory=list)
     reasons: list[str | None] = field(default_factory=list)
     ocr_wanted: list[int] = field(default_factory=list)
+    removed_lines: list[list[str]] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -379,7 +381,7 @@ def _layout_pages(doc: Any, pages: list[_Page]) -> None:
 def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: float) -> PdfExtraction:
     """Join the pages' text, after removing running headers and footers, and decide the document's status."""
     counts: Counter[str] = Counter()
-    headers, numbers = _remove_margins(pages)
+    headers, numbers, cues = _remove_margins(pages)
     texts = [_page_text(page, counts) for page in pages]
     page_ends, offset = [], 0
     for i, text in enumerate(texts):
@@ -403,6 +405,8 @@ def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: floa
         "ocr_pending": sum(1 for page in pages if page.reason and page.route != OCR),
         "tables": sum(page.tables for page in pages),
         "header_footer_lines_removed": headers,
+        **{f"margin_lines.{cue}": count for cue, count in sorted(cues.items())},
+        "pages_with_margins_removed": sum(1 for page in pages if page.removed),
         "page_numbers_removed": numbers,
         "rotated_lines_dropped": sum(len(page.rotated) for page in pages),
         "dehyphenated": counts["dehyphenated"],
@@ -421,4 +425,5 @@ def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: floa
         status = OK
     error = next((page.error for page in pages if page.error), None)
     wanted = [i for i, page in enumerate(pages) if page.reason and page.route != OCR]
-    return PdfExtraction(status, text, page_ends, page_count, routes, reasons, wanted, signals, error)
+    removed = [page.removed for page in pages]
+    return PdfExtraction(status, text, page_ends, page_count, routes, reasons, wanted, removed, signals, error)
