@@ -383,7 +383,7 @@ def _annotation_params() -> list:
             marks = [_shared]
             if check.get("xfail"):
                 marks.append(pytest.mark.xfail(reason=check["xfail"], strict=True))
-            name = f"{entry['pdf'].rsplit('/', 1)[-1][:-4]}-p{entry['page']}-{number}-{check['type']}"
+            name = f"{entry['split']}-{entry['pdf'].rsplit('/', 1)[-1][:-4]}-p{entry['page']}-{number}-{check['type']}"
             params.append(pytest.param(entry["pdf"], entry["page"], check, id=name, marks=marks))
     return params
 
