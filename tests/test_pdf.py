@@ -222,6 +222,87 @@ def test_two_columns_running_headers_and_page_numbers():
     assert result.signals["header_footer_lines_removed"] + result.signals["page_numbers_removed"] >= 12
 
 
+BODY = [
+    "Reading order matters for language models trained on documents, and so does clean text without",
+    "running headers, footers or page numbers between the sentences of a paragraph. The body of this",
+    "page is set in one font and one size, line after line, as the body of a journal article is, so",
+    "that the lines above and below it, in the margins of the page, can be told apart by their size,",
+    "their font, their shape and the space that separates them from the body text of the page.",
+    "Each of these cues is tested on a single page here, since pages cut from longer documents and",
+    "short documents give no repetition to go by, and a reader still sees at once what is margin.",
+]
+
+
+def one_page(margins: list[tuple[tuple[float, float], str, float, str]], top: float = 120) -> bytes:
+    """A single page: BODY in 11 pt Helvetica from `top`, plus margin lines (position, text, size, font)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    for i, line in enumerate(BODY):
+        page.insert_text((72, top + 14 * i), line, fontname="helv", fontsize=11)
+    for point, text, size, font in margins:
+        page.insert_text(point, text, fontname=font, fontsize=size)
+    return doc.tobytes()
+
+
+def body_text(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("line", "cue"),
+    [
+        (((72, 50), "Gravitropic movement and growth oscillations", 8, "helv"), "smaller"),
+        (((72, 50), "Mediterranean Studies in the Social Sciences", 11, "tiit"), "font"),  # italic serif, same size
+        (((72, 50), "Journal of Careful Extraction, Vol. 7, No. 3, pp. 41-58", 11, "helv"), "journal"),
+        (((72, 760), "https://www.example.org/tobacco-control", 11, "helv"), "url"),
+        (((72, 760), "DOI 10.1136/tc.2004.010025", 11, "helv"), "doi"),
+        (((72, 760), "© 2012 Optical Society of America", 11, "helv"), "copyright"),
+        (((72, 40), "Downloaded from example.org on July 12, 2017", 11, "helv"), "stamp"),
+        (((72, 760), "March 29, 2018", 11, "helv"), "date"),
+        (((400, 760), "Chapter 17: Programming 285", 11, "helv"), "page_number"),
+        (((72, 760), "Contact: editor@example.org", 11, "helv"), "email"),
+    ],
+)
+def test_single_page_header_and_footer_cues(line, cue):
+    """One page, no repetition to go by: a band line set apart from the body goes, by the named cue, and is
+    counted; the body stays whole."""
+    result = extract_pdf(one_page([line]), ocr_engine=None)
+    assert line[1] not in result.text
+    assert result.removed_lines == [[line[1]]]
+    assert result.signals[f"margin_lines.{cue}"] == 1 and result.signals["header_footer_lines_removed"] == 1
+    assert body_text(" ".join(BODY)) in body_text(result.text)
+
+
+def test_single_page_keeps_titles_headings_and_footnotes():
+    """What is not a margin: a title larger than the body at the top, a heading set close to its paragraph,
+    footnotes at the bottom (a footer below them goes, they stay), and a line in the band with no cue."""
+    title = ((72, 60), "A Large Title at the Top", 20, "hebo")
+    heading = ((72, 100), "1. Introduction", 11, "hebo")
+    footnotes = [
+        ((72, 700), "1 See the appendix for the full derivation of these results.", 8, "helv"),
+        ((72, 710), "2 The data were collected in 2019 at three sites.", 8, "helv"),
+    ]
+    footer = ((280, 770), "Page 3 of 9", 8, "helv")
+    result = extract_pdf(one_page([title, heading, *footnotes, footer], top=114), ocr_engine=None)
+    flat = body_text(result.text)
+    for kept in ("A Large Title at the Top", "1. Introduction", footnotes[0][1], footnotes[1][1]):
+        assert kept in flat
+    assert "Page 3 of 9" not in flat
+    plain = ((72, 50), "Notes on the method", 11, "helv")  # in the band, same size and font, no shape
+    assert "Notes on the method" in extract_pdf(one_page([plain]), ocr_engine=None).text
+
+
+def test_repetition_needs_five_pages():
+    """A line repeated at the top of pages (same font and size as the body: only repetition tells) goes on a
+    six-page document; on a two-page one it stays, whatever it is (two pages that open alike are not a header)."""
+    header = ((72, 50), "Annual report of the reading society", 11)
+    six = extract_pdf(build([[header, ((72, 120), LOREM + f" Page body {p}.", 11)] for p in range(6)]), ocr_engine=None)
+    assert "Annual report of the reading society" not in six.text
+    assert six.signals["header_footer_lines_removed"] == 6
+    two = extract_pdf(build([[header, ((72, 120), LOREM, 11)] for _ in range(2)]), ocr_engine=None)
+    assert two.text.count("Annual report of the reading society") == 2
+
+
 def ruled_table_pdf() -> bytes:
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)

@@ -92,9 +92,7 @@ def warc_with(records: list[dict]) -> bytes:
 
 @pytest.fixture(scope="module")
 def pipeline():
-    pipe = FinePdfsRecipe(
-        load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_engine=null"])
-    )
+    pipe = FinePdfsRecipe(load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_engine=null"]))
     yield pipe
     pipe.close()
 

@@ -47,13 +47,14 @@ _MONTHS = (
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?|janvier|février|mars|avril|mai|juin|"
     r"juillet|août|septembre|octobre|novembre|décembre|januar|februar|märz|juni|juli|oktober|dezember"
 )
-# What running headers and footers are made of, searched anywhere in a short line of the bands.
+# What running headers and footers are made of, searched anywhere in a short line of the bands (the first that
+# matches names the cue).
 _MARGIN_SHAPES = {
-    "url": re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|org|net|edu|gov|int)(?:/|\b)", re.IGNORECASE),
-    "doi": re.compile(r"\bdoi\b|\b10\.\d{4,9}/", re.IGNORECASE),
-    "email": re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"),
-    "copyright": re.compile(r"©|\(c\)\s*\d{4}|\bcopyright\b|all rights reserved|\blicen[cs]ed? under\b", re.IGNORECASE),
     "stamp": re.compile(r"\bdownloaded\s+(?:from|by)\b|\bprinted\s+(?:on|from)\b|\baccessed\s+on\b", re.IGNORECASE),
+    "email": re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"),
+    "doi": re.compile(r"\bdoi\b|\b10\.\d{4,9}/", re.IGNORECASE),
+    "url": re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|org|net|edu|gov|int)(?:/|\b)", re.IGNORECASE),
+    "copyright": re.compile(r"©|\(c\)\s*\d{4}|\bcopyright\b|all rights reserved|\blicen[cs]ed? under\b", re.IGNORECASE),
     "issn": re.compile(r"\b[ep]?-?issn\b|\bisbn\b", re.IGNORECASE),
     "journal": re.compile(
         r"\bvol(?:ume)?\.?\s*\d|\bno\.\s*\d|\bissue\s*\d|\bpp?\.\s*\d|\b\d{4}\s*;\s*\d+|\(\d{4}\)\s*\d+\s*[-–]\s*\d+"
