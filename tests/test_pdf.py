@@ -10,9 +10,10 @@ import re
 import pytest
 
 from corpus.pdf.detect import is_pdf_record, truncation_reason
+from corpus.pdf.ocr import tessdata_dir
 from corpus.pdf.router import BROKEN, EMPTY, ENCRYPTED, NEEDS_OCR, NOT_PDF, OK, PdfExtraction, extract_pdf
 from tests.conftest import SHARED
-from tests.pdf_checks import describe, load_annotations, markdown_tables, run_check
+from tests.pdf_checks import cer, describe, load_annotations, markdown_tables, run_check
 
 pymupdf = pytest.importorskip("pymupdf")
 
@@ -301,6 +302,101 @@ def test_repetition_needs_five_pages():
     assert six.signals["header_footer_lines_removed"] == 6
     two = extract_pdf(build([[header, ((72, 120), LOREM, 11)] for _ in range(2)]), ocr_engine=None)
     assert two.text.count("Annual report of the reading society") == 2
+
+
+# ------------------------------------------------------------------------------------------------ routing and OCR
+
+
+def text_page_pdf() -> bytes:
+    """A page of body text with a text layer (the OCR tests' reference)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    for i, line in enumerate(BODY * 2):
+        page.insert_text((72, 100 + 16 * i), line, fontname="helv", fontsize=11)
+    return doc.tobytes()
+
+
+def scanned(
+    data: bytes, dpi: int = 150, rotate: int = 0, producer: str = "", hidden: str = "", stamp: str = ""
+) -> bytes:
+    """The first page of `data` as a scan: rendered to pixels (turned by `rotate` degrees), the picture alone on
+    a page; optionally with an invisible text layer (render mode 3, as scanners' OCR writes it), a visible stamp
+    line at the top, and a producer."""
+    pix = pymupdf.open(stream=data)[0].get_pixmap(dpi=dpi)
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.insert_image(page.rect, pixmap=pix, rotate=rotate)
+    if hidden:
+        page.insert_textbox(pymupdf.Rect(72, 90, 540, 700), hidden, fontsize=11, render_mode=3)
+    if stamp:
+        page.insert_text((72, 30), stamp, fontsize=7)
+    if producer:
+        doc.set_metadata({"producer": producer})
+    return doc.tobytes(deflate=True)
+
+
+THREE_LINES = "\n".join([LOREM[:100]] * 3)
+
+
+def test_routing_reasons_without_an_engine():
+    """Each reason the router sends a page to OCR for, with OCR disabled: the page keeps what text it has (or
+    none), the reason is recorded per page and counted, and the page is listed in `ocr_wanted`."""
+    reference = text_page_pdf()
+    cases = {
+        "no_text_layer": scanned(reference),
+        "bad_ocr_layer": scanned(reference, hidden="t'he rn0 ~~ ,,q Mahome- a. t>. dans 1l1 ;; %% " * 12),
+        "image_coverage": scanned(reference, stamp="Downloaded from the archive on 12 July 2017"),
+        "scanner_producer": scanned(reference, producer="Canon iR-ADV C5535 PDF", stamp=THREE_LINES),
+    }
+    for reason, data in cases.items():
+        result = extract_pdf(data, ocr_engine=None)
+        assert result.reasons == [reason], reason
+        assert result.ocr_wanted == [0] and result.signals[f"ocr_wanted.{reason}"] == 1
+    readable = extract_pdf(scanned(reference, hidden=" ".join(BODY)), ocr_engine=None)  # a good OCR layer is kept
+    assert readable.reasons == [None] and readable.routes == ["text"] and readable.ocr_wanted == []
+    assert "Reading order matters for language models" in readable.text
+    same_without_scanner = extract_pdf(scanned(reference, stamp=THREE_LINES), ocr_engine=None)
+    assert same_without_scanner.reasons == [None]  # 3 lines over a picture: only in a scanner's PDF is it OCR'd
+    assert extract_pdf(reference, ocr_engine=None).reasons == [None]  # a text page is never OCR'd
+
+
+def test_outlined_text_is_routed_to_ocr():
+    """A page whose text is drawn as vector outlines (no text layer, many paths) needs OCR."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    shape = page.new_shape()
+    for i in range(150):  # glyph-like strokes
+        x, y = 72 + (i % 30) * 15, 100 + (i // 30) * 20
+        shape.draw_bezier((x, y), (x + 4, y - 8), (x + 8, y + 8), (x + 12, y))
+        shape.finish(color=(0, 0, 0))  # one path per stroke
+    shape.commit()
+    result = extract_pdf(doc.tobytes(), ocr_engine=None)
+    assert result.reasons == ["vector_only"] and result.status == NEEDS_OCR
+
+
+def test_ocr_of_a_rendered_text_page_matches_its_text_layer():
+    """OCR on CPU (RapidOCR's bundled models) of a text page rendered to pixels at 150 dpi, compared with the
+    page's own text layer. Bound: CER <= 0.03. Clean 11 pt Helvetica at 150 dpi is easy print (PP-OCR's errors
+    on real book pages at 150 dpi are 1-5%, scripts/bench_pdf.py); a page read in the wrong order, lines lost,
+    lines not joined into paragraphs in order, or read upside down gives a CER far above 0.1, so the test fails
+    on any of those. The same page scanned upside down must read the same (one orientation per page)."""
+    pytest.importorskip("rapidocr")
+    reference = extract_pdf(text_page_pdf(), ocr_engine=None)
+    for rotate in (0, 180):
+        result = extract_pdf(scanned(text_page_pdf(), rotate=rotate), ocr_engine="rapidocr")
+        assert result.routes == ["ocr"] and result.reasons == ["no_text_layer"]
+        assert result.signals["pages_ocr"] == 1 and result.signals["ocr_seconds"] > 0
+        assert cer(reference.text, result.text) <= 0.03, (rotate, result.text)
+
+
+def test_tesseract_through_pymupdf_when_installed():
+    """Tesseract inside MuPDF, the engine used when the system has its language data."""
+    if tessdata_dir() is None:
+        pytest.skip("Tesseract's language data is not installed")
+    reference = extract_pdf(text_page_pdf(), ocr_engine=None)
+    result = extract_pdf(scanned(text_page_pdf()), ocr_engine="tesseract")
+    assert result.routes == ["ocr"]
+    assert cer(reference.text, result.text) <= 0.05
 
 
 def ruled_table_pdf() -> bytes:
