@@ -159,6 +159,8 @@ class PdfExtraction:
         `extract_pdf(..., ocr_engine=None)`; the PDF recipe OCRs them one by one in a sandbox, then passes the
         results back in `ocr_results`).
     removed_lines: for each extracted page, the running headers, footers and page numbers taken out of it.
+    page_seconds: for each extracted page, the CPU seconds spent reading it (OCR included), for audits and
+        benchmarks by route.
     signals: numbers for filters and audits (`garbled_ratio`, `pages_<route>`, `ocr_wanted.<reason>`,
         `header_footer_lines_removed`, `tables`, ...).
     error: the exception message behind an `error:` status or a failed page, if any.
@@ -172,6 +174,7 @@ class PdfExtraction:
     reasons: list[str | None] = field(default_factory=list)
     ocr_wanted: list[int] = field(default_factory=list)
     removed_lines: list[list[str]] = field(default_factory=list)
+    page_seconds: list[float] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -314,8 +317,9 @@ def extract_pdf(
         with doc:
             page_count = doc.page_count
             scanner = _scanner_made(doc)
-            pages, failed_ocr = [], []
+            pages, failed_ocr, page_seconds = [], [], []
             for index in range(min(page_count, max_pages)):
+                cpu = time.process_time()
                 try:
                     done = ocr_results.get(index)
                     page = _read_page(doc, index, scanner, done if isinstance(done, OcrPage) else None)
@@ -334,10 +338,12 @@ def extract_pdf(
                     pages.append(page)
                 except Exception as exc:
                     pages.append(_Page(FAILED, error=f"{type(exc).__name__}: {exc}"))
+                page_seconds.append(time.process_time() - cpu)
             if layout:
                 _layout_pages(doc, pages)
             repaired = doc.is_repaired
         result = _assemble(pages, page_count, repaired, started)
+        result.page_seconds = [round(t, 5) for t in page_seconds]
         result.signals["scanner_producer"] = int(scanner)
         result.signals["ocr_failed"] = len(failed_ocr)
         for why in failed_ocr:
