@@ -39,6 +39,8 @@ def assert_consistent(result: PdfExtraction) -> None:
     """The invariants the pipeline relies on, for any input."""
     assert result.status in STATUSES
     assert len(result.page_ends) == len(result.routes) <= max(result.page_count, len(result.routes))
+    assert len(result.reasons) == len(result.removed_lines) == len(result.page_seconds) == len(result.routes)
+    assert set(result.ocr_wanted) <= {i for i, reason in enumerate(result.reasons) if reason}
     assert result.page_ends == sorted(result.page_ends)
     assert (result.page_ends[-1] if result.page_ends else 0) == len(result.text)
     if result.status == OK:

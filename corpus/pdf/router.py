@@ -27,15 +27,21 @@ vector paths) and routes each page from that pass's features to the cheapest pat
   page took minutes in the research; a timeout is the sandbox's job. On the annotated pages of
   tests/pdf_annotations.json the fast path scores as well as layout mode (scripts/bench_pdf.py), so it is off
   by default.
-- `ocr`: pages without a text layer, through Tesseract inside MuPDF (`get_textpage_ocr`) when its language
-  data is installed; otherwise such pages are `no_text`, and a document that is mostly scans (or garbled text
-  layers) gets status `needs_ocr`, for an OCR queue. A page with a few characters and no picture keeps them.
+- `ocr`: pages whose text layer does not serve, OCR'd on CPU (corpus.pdf.ocr: RapidOCR's bundled PP-OCR models,
+  or Tesseract inside MuPDF), the engine's lines then ordered and joined like a text page's. `_ocr_reason` says
+  why, from the same pass's features (FinePDFs' router features, as rules): no text layer and images over the
+  page (`no_text_layer`); no text and many vector paths, text drawn as outlines (`vector_only`); a mostly
+  garbled text layer (`garbled`); an invisible text layer (render mode 3: a scanner's OCR) that does not read as
+  words (`bad_ocr_layer`); a page-sized picture with a few lines of text on it, a stamp or a page number
+  (`image_coverage`; with a higher bar on text in PDFs whose producer is a scanner: `scanner_producer`). Only
+  such pages are OCR'd. Without an engine (or with `ocr_engine=None`, when the caller OCRs them itself, as the
+  PDF recipe does, one sandboxed page at a time) they keep what text they have, scans are `no_text`, and a
+  document that is mostly scans (or garbled text layers) gets status `needs_ocr`.
 
-After all pages are read, running headers and footers are removed: lines in the top or bottom 12% of the page,
-or among the first or last two rows of text of a page (books set on letter paper put the header lower), that
-repeat on enough pages (digits masked in the 12% zones, so "Page 3 of 9" matches "Page 4 of 9"); then bare page
-numbers ("12", "- 12 -", "Page 3 of 9", "7-45", "xii") alone on the first or last row. Text is normalized
-conservatively: ligatures come out expanded (MuPDF's flag, plus NFKC for the presentation-form blocks
+After all pages are read, running headers and footers are removed (corpus.pdf.margins): by repetition across at
+least five pages, on any single page by position, gap, shape and typography, and bare page numbers.
+
+Text is normalized conservatively: ligatures come out expanded (MuPDF's flag, plus NFKC for the presentation-form blocks
 U+FB00-FDFF and U+FE70-FEFE: Latin/Armenian ligatures, Hebrew and Arabic presentation forms, which fonts emit
 instead of letters); TeX's spacing accents are composed ("na¨ıve" -> "naïve"); odd spaces become spaces; soft
 hyphens, zero-width and control characters go; and NFC. NFKC is not applied to everything: it would also
@@ -432,4 +438,15 @@ def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: floa
     error = next((page.error for page in pages if page.error), None)
     wanted = [i for i, page in enumerate(pages) if page.reason and page.route != OCR]
     removed = [page.removed for page in pages]
-    return PdfExtraction(status, text, page_ends, page_count, routes, reasons, wanted, removed, signals, error)
+    return PdfExtraction(
+        status,
+        text,
+        page_ends,
+        page_count,
+        routes,
+        reasons=reasons,
+        ocr_wanted=wanted,
+        removed_lines=removed,
+        signals=signals,
+        error=error,
+    )
