@@ -192,7 +192,7 @@ def scan_of(data: bytes, page: int, dpi: float) -> bytes:
     import pymupdf
 
     with pymupdf.open(stream=data, filetype="pdf") as source:
-        pix = source[page].get_pixmap(dpi=dpi)
+        pix = source[page].get_pixmap(dpi=round(dpi))
         rect = source[page].rect
     with pymupdf.open() as doc:
         doc.new_page(width=rect.width, height=rect.height).insert_image(rect, pixmap=pix)
