@@ -318,3 +318,12 @@ def test_refetch_is_only_in_the_pdf_recipe(tmp_path):
 
     with pytest.raises(ConfigError, match="refetch is a stage of the PDF recipe"):
         run_stages(load_config(None, ["stages=[refetch]", f"input={tmp_path}", f"output={tmp_path / 'o'}"]))
+
+
+def test_unknown_ocr_engine_is_a_config_error():
+    from corpus.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ocr_engine"):
+        load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_engine=easyocr"])
+    config = load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_engine=null"])
+    assert config.pdf.ocr_engine is None
