@@ -293,6 +293,8 @@ def test_single_page_keeps_titles_headings_and_footnotes():
     assert "Page 3 of 9" not in flat
     plain = ((72, 50), "Notes on the method", 11, "helv")  # in the band, same size and font, no shape
     assert "Notes on the method" in extract_pdf(one_page([plain]), ocr_engine=None).text
+    bold_title = ((72, 60), "The Evolution of the Word Processor", 11, "hebo")  # body size, bold, then a gap
+    assert "The Evolution of the Word Processor" in extract_pdf(one_page([bold_title]), ocr_engine=None).text
 
 
 def test_repetition_needs_five_pages():

@@ -12,8 +12,8 @@ and `margin_lines.<cue>` for the single-page rule's cues):
    band, in the group of rows nearest the page edge that is set apart from the body by a gap of at least a body
    line's height, goes when it looks like a running header or footer: by shape (a page number, a date, a URL,
    DOI, e-mail, ISSN or copyright line, a "Downloaded from" stamp, a journal line with volume, issue or pages),
-   or by typography (smaller than the body text, or in another font and not larger) on a line shorter than the
-   body's. A title is larger than the body and is kept; a section heading at the top of a page sits close to
+   or by typography (smaller than the body text, or in another font, not bold and not larger) on a line shorter
+   than the body's. A title is larger than the body and is kept; a section heading at the top of a page sits close to
    its paragraph and is kept. Pages with little body text (covers, figure pages) are left alone.
 3. Bare page numbers ("12", "- 12 -", "Page 3 of 9", "7-45", "xii") alone on the first or last row of text.
 """
@@ -155,11 +155,18 @@ def _margin_cues(lines: list[_Line], size: float, width: float, font: str) -> di
         if cue is None and short:
             if line.size <= SMALLER * size:
                 cue = "smaller"
-            elif line.font != font and line.size <= size + 0.5:
+            elif line.font != font and line.size <= size + 0.5 and not _bold(line):
                 cue = "font"
         if cue is not None:
             found[id(line)] = cue
     return found
+
+
+def _bold(line: _Line) -> bool:
+    """Set in bold: a heading or a title in the body's size, not a running header (those are set apart by size,
+    italics or another typeface)."""
+    name, _, flags = line.font.rpartition("/")
+    return "bold" in name.lower() or bool(int(flags or 0) & 16)
 
 
 def _body_size(lines: list[_Line]) -> float:

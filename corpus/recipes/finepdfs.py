@@ -94,7 +94,11 @@ class FinePdfsRecipe(Recipe):
         if self._ocr_sandbox is None:
             pdf = self.config.pdf
             self._ocr_sandbox = Sandbox(
-                ocr_page, timeout=pdf.ocr_time_limit, memory_limit=pdf.ocr_memory_limit, preload=["pymupdf", "numpy"]
+                ocr_page,
+                timeout=pdf.ocr_time_limit,
+                memory_limit=pdf.ocr_memory_limit,
+                max_rss=pdf.ocr_memory_limit,  # the models stay loaded in the worker: recycle it only when it grows
+                preload=["pymupdf", "numpy"],
             )
         return self._ocr_sandbox
 
