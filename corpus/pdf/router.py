@@ -36,7 +36,10 @@ vector paths) and routes each page from that pass's features to the cheapest pat
   (`image_coverage`; with a higher bar on text in PDFs whose producer is a scanner: `scanner_producer`). Only
   such pages are OCR'd. Without an engine (or with `ocr_engine=None`, when the caller OCRs them itself, as the
   PDF recipe does, one sandboxed page at a time) they keep what text they have, scans are `no_text`, and a
-  document that is mostly scans (or garbled text layers) gets status `needs_ocr`.
+  document that is mostly scans (or garbled text layers) gets status `needs_ocr`. FinePDFs decides with a
+  gradient-boosted model on 124 such features; we have no labelled pages to train one on that are not also our
+  held-out checks (its labels and weights are on the Hugging Face Hub), and the rules are per page, explainable
+  and free, so they stay rules.
 
 After all pages are read, running headers and footers are removed (corpus.pdf.margins): by repetition across at
 least five pages, on any single page by position, gap, shape and typography, and bare page numbers.
