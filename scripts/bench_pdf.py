@@ -3,17 +3,24 @@ pymupdf4llm's layout mode (`to_markdown(header=False, footer=False)`, PyMuPDF 2.
 
 Reports, in one run:
 - speed: pages per CPU-second (= pages/s per core) and wall-clock, with the one-off `import pymupdf` (which
-  loads the layout model) measured apart and excluded. extract_pdf and get_text run over all PDFs; pymupdf4llm
-  (about a page per second) runs over a subset: the first --llm-doc-pages pages of each PDF, PDFs in name
-  order, until --llm-pages pages; the three methods are also timed on that same subset for the ratios.
-  pymupdf4llm runs in a forked child with a per-document --llm-timeout (a single map page took minutes in the
-  research), a timed-out document counting its pages as without text and the timeout as its time.
+  loads the layout model) measured apart and excluded. extract_pdf (without OCR) and get_text run over all PDFs;
+  pymupdf4llm (about a page per second) runs over a subset: the first --llm-doc-pages pages of each PDF, PDFs in
+  name order, until --llm-pages pages, one page per call; the three methods are also timed on that same subset
+  for the ratios, and by extract_pdf's route for each page (text, tables). pymupdf4llm runs in a forked child
+  with a per-document --llm-timeout (a single map page took minutes in the research), a timed-out page counting
+  as without text and the timeout as its time.
+- OCR: --cer-pages text pages (the first page routed `text` with at least 500 characters of each PDF, in name
+  order) are rendered to pixels at --ocr-dpi and put alone on a page, as a scan; extract_pdf OCRs them (RapidOCR's
+  bundled models, one thread) and the character error rate against the page's own text layer (both through
+  extract_pdf's reading order) is reported with the OCR route's pages/s/core.
 - usable text: share of PDFs and pages whose text has at least 20 non-space characters, under a third of them
   garbled (U+FFFD, private use, control characters); the same rule for every method.
 - quality: pass rates of the hand-annotated page checks (tests/pdf_annotations.json, rules in
-  tests/pdf_checks.py) for each method; pymupdf4llm runs on every annotated page.
+  tests/pdf_checks.py) for each method, by split: `tune` (in-sample: written and tuned on together) and `test`
+  (held out: never tuned on); pymupdf4llm runs on every annotated page (layout mode, no OCR, as in the research);
+  extract_pdf OCRs the annotated pages that need it.
 
-Example: python scripts/bench_pdf.py --llm-pages 150
+Example: python scripts/bench_pdf.py --llm-pages 150 --cer-pages 10
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import multiprocessing
 import os
 import re
 import shlex
+import statistics
 import sys
 import time
 from collections import Counter
@@ -32,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.pdf_checks import describe, load_annotations, run_check  # noqa: E402
+from tests.pdf_checks import SPLITS, cer, describe, load_annotations, run_check  # noqa: E402
 
 DEFAULT_PDF_DIR = Path(os.environ.get("CORPUS_SHARED_DATA", ROOT.parent / "shared" / "data")) / "pdf"
 MIN_CHARS = 20
@@ -50,13 +58,14 @@ def usable(text: str) -> bool:
 # ------------------------------------------------------------------------------------------------ methods
 
 
-def run_ours(data: bytes, max_pages: int) -> tuple[list[str], dict[str, Any]]:
+def run_ours(data: bytes, max_pages: int, ocr: bool = False) -> tuple[list[str], dict[str, Any]]:
     from corpus.pdf import extract_pdf
 
-    result = extract_pdf(data, max_pages=max_pages)
+    result = extract_pdf(data, max_pages=max_pages, ocr_engine="auto" if ocr else None)
     bounds = [0, *result.page_ends]
     pages = [result.text[bounds[i] : bounds[i + 1]] for i in range(len(result.page_ends))]
-    return pages, {"status": result.status, "routes": result.routes}
+    info = {"status": result.status, "routes": result.routes, "seconds": result.page_seconds}
+    return pages, {**info, "ocr_wanted": result.ocr_wanted, "signals": result.signals}
 
 
 def run_plain(data: bytes, max_pages: int) -> tuple[list[str], dict[str, Any]]:
@@ -178,14 +187,32 @@ def share(part: float, whole: float) -> str:
     return f"{part:.0f}/{whole:.0f} ({100 * part / whole:.1f}%)" if whole else "0/0"
 
 
+def scan_of(data: bytes, page: int, dpi: float) -> bytes:
+    """Page `page` of a PDF rendered to pixels and put alone on a page of the same size: a scan of it."""
+    import pymupdf
+
+    with pymupdf.open(stream=data, filetype="pdf") as source:
+        pix = source[page].get_pixmap(dpi=round(dpi))
+        rect = source[page].rect
+    with pymupdf.open() as doc:
+        doc.new_page(width=rect.width, height=rect.height).insert_image(rect, pixmap=pix)
+        return doc.tobytes(deflate=True)
+
+
+def route_rates(times: dict[str, list[float]]) -> str:
+    return ", ".join(f"{route} {len(t)} pages {len(t) / sum(t):.1f}/s" for route, t in sorted(times.items()) if sum(t))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pdf-dir", type=Path, default=DEFAULT_PDF_DIR, help="folder searched for *.pdf")
     parser.add_argument("--max-pages", type=int, default=500, help="pages per PDF for extract_pdf and get_text")
     parser.add_argument("--llm-pages", type=int, default=150, help="page budget of the pymupdf4llm speed subset")
     parser.add_argument("--llm-doc-pages", type=int, default=4, help="first pages of each PDF in that subset")
-    parser.add_argument("--llm-timeout", type=float, default=60.0, help="seconds per document for pymupdf4llm")
+    parser.add_argument("--llm-timeout", type=float, default=60.0, help="seconds per page for pymupdf4llm")
     parser.add_argument("--no-llm", action="store_true", help="skip pymupdf4llm entirely")
+    parser.add_argument("--cer-pages", type=int, default=10, help="text pages rendered and OCR'd for the CER")
+    parser.add_argument("--ocr-dpi", type=float, default=150.0, help="render resolution of those scans")
     parser.add_argument("--show-failures", action="store_true", help="list every failed annotation check")
     args = parser.parse_args(argv)
 
@@ -202,33 +229,46 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _, cpu, wall = timed(__import__, "pymupdf4llm")
             print(f"import pymupdf4llm: {wall:.2f} s wall, {cpu:.2f} s CPU -- excluded from rates")
-    from corpus.pdf import extract_pdf
+    from corpus.pdf import extract_pdf, resolve_engine, warm_up
 
     extract_pdf(b"%PDF-1.4\n")  # the extractor's own one-off set-up
+    engine = resolve_engine("auto")
+    _, cpu, wall = timed(warm_up, engine)
+    print(f"OCR engine: {engine}; loading its models: {wall:.2f} s wall, {cpu:.2f} s CPU -- excluded from rates")
     blobs = {path: path.read_bytes() for path in files}
     print(f"corpus: {len(files)} PDFs under {args.pdf_dir}, {sum(map(len, blobs.values())) / 1e6:.1f} MB")
 
-    # ---- all PDFs: extract_pdf and get_text
+    # ---- all PDFs: extract_pdf (no OCR: the OCR route is measured below) and get_text
     ours, plain = Tally(), Tally()
     ours_pages: dict[Path, list[str]] = {}
+    ours_routes: dict[Path, list[str]] = {}
+    ours_wanted: dict[Path, list[int]] = {}
     statuses: Counter[str] = Counter()
     routes: Counter[str] = Counter()
+    by_route: dict[str, list[float]] = {}
+    wanted = 0
     for path, data in blobs.items():
         (texts, info), cpu, wall = timed(run_ours, data, args.max_pages)
         ours.add(texts, cpu, wall)
-        ours_pages[path] = texts
+        ours_pages[path], ours_routes[path] = texts, info["routes"]
         statuses[info["status"]] += 1
         routes.update(info["routes"])
+        wanted += len(info["ocr_wanted"])
+        ours_wanted[path] = info["ocr_wanted"]
+        for route, seconds in zip(info["routes"], info["seconds"]):
+            by_route.setdefault(route, []).append(seconds)
         (texts, _), cpu, wall = timed(run_plain, data, args.max_pages)
         plain.add(texts, cpu, wall)
     header = f"  {'method':<22} {'PDFs':>5} {'pages':>6} {'CPU s':>8} {'wall s':>8} {'pages/s/core':>10} {'pages/s':>8}"
-    print("\nspeed, all PDFs (pages/s/core = pages per CPU-second of this process)")
+    print("\nspeed, all PDFs, no OCR (pages/s/core = pages per CPU-second of this process)")
     print(header)
     print(ours.line("extract_pdf"))
     print(plain.line("page.get_text()"))
     print(f"  get_text / extract_pdf speed: {plain.rate() / ours.rate():.1f}x" if ours.rate() else "")
+    print(f"  extract_pdf by route (pages/s/core from per-page CPU time): {route_rates(by_route)}")
+    print(f"  pages the router wants OCR'd (left without OCR here): {wanted}")
 
-    # ---- the pymupdf4llm subset, all three methods
+    # ---- the pymupdf4llm subset, all three methods, page by page
     llm_runner = None if args.no_llm else LlmRunner(args.llm_timeout)
     subset: list[tuple[Path, int]] = []
     budget = args.llm_pages
@@ -241,16 +281,22 @@ def main(argv: list[str] | None = None) -> int:
         budget -= count
     if llm_runner is not None:
         s_ours, s_plain, s_llm = Tally(), Tally(), Tally()
+        ours_by_route: dict[str, list[float]] = {}
+        llm_by_route: dict[str, list[float]] = {}
         timeouts = []
         for path, count in subset:
-            (texts, _), cpu, wall = timed(run_ours, blobs[path], count)
+            (texts, info), cpu, wall = timed(run_ours, blobs[path], count)
             s_ours.add(texts, cpu, wall)
+            for route, seconds in zip(info["routes"], info["seconds"]):
+                ours_by_route.setdefault(route, []).append(seconds)
             (texts, _), cpu, wall = timed(run_plain, blobs[path], count)
             s_plain.add(texts, cpu, wall)
-            texts, cpu, wall, error = llm_runner.run(path, list(range(count)))
-            s_llm.add(texts[:count], cpu, wall)
-            if error and error.startswith("timeout"):
-                timeouts.append(path.name)
+            for page, route in enumerate(info["routes"] or ["none"]):
+                texts, cpu, wall, error = llm_runner.run(path, [page])
+                s_llm.add(texts[:1], cpu, wall)
+                llm_by_route.setdefault(route, []).append(cpu)
+                if error and error.startswith("timeout"):
+                    timeouts.append(f"{path.name} p{page}")
         print(
             f"\nspeed, pymupdf4llm subset: first <= {args.llm_doc_pages} pages of {len(subset)} PDFs "
             f"(--llm-pages {args.llm_pages}), same pages for all three"
@@ -266,9 +312,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"  extract_pdf / pymupdf4llm speed: {s_ours.rate() / s_llm.rate():.1f}x per core "
                 f"(target >= 10x); get_text / pymupdf4llm: {s_plain.rate() / s_llm.rate():.1f}x"
             )
+        print(f"  by extract_pdf's route, extract_pdf: {route_rates(ours_by_route)}")
+        print(f"  by extract_pdf's route, pymupdf4llm: {route_rates(llm_by_route)}")
+        for route in sorted(set(ours_by_route) & set(llm_by_route) - {"no_text", "blank", "garbled", "failed"}):
+            ours_rate = len(ours_by_route[route]) / (sum(ours_by_route[route]) or 1e-9)
+            llm_rate = len(llm_by_route[route]) / (sum(llm_by_route[route]) or 1e-9)
+            print(f"  route {route}: extract_pdf / pymupdf4llm = {ours_rate / llm_rate:.1f}x per core")
 
     # ---- usable text
-    print("\nusable text (>= 20 non-space chars per page, < 1/3 garbled), all PDFs:")
+    print("\nusable text (>= 20 non-space chars per page, < 1/3 garbled), all PDFs, no OCR:")
     for name, tally in (("extract_pdf", ours), ("page.get_text()", plain)):
         docs, pages = share(tally.docs_usable, tally.docs), share(tally.pages_usable, tally.pages)
         print(f"  {name:<16} PDFs {docs}, pages {pages}")
@@ -281,47 +333,89 @@ def main(argv: list[str] | None = None) -> int:
             f"pymupdf4llm {share(s_llm.pages_usable, s_llm.pages)}"
         )
 
-    # ---- annotation checks
-    annotations = load_annotations()
+    # ---- OCR: character error rate on rendered text pages, and the OCR route's speed
+    if engine and args.cer_pages:
+        rates, ocr_cpu, pages_done = [], 0.0, 0
+        print(f"\nOCR ({engine}) of text pages rendered at {args.ocr_dpi:.0f} dpi, against their text layer:")
+        for path in files:
+            if pages_done >= args.cer_pages:
+                break
+            page = next(
+                (
+                    i
+                    for i, (r, t) in enumerate(zip(ours_routes[path], ours_pages[path]))
+                    if r == "text" and len(t) >= 500
+                ),
+                None,
+            )
+            if page is None:
+                continue
+            scan = scan_of(blobs[path], page, args.ocr_dpi)
+            (texts, info), cpu, _ = timed(run_ours, scan, 1, True)
+            if info["routes"] != ["ocr"]:
+                continue
+            ocr_cpu += cpu
+            pages_done += 1
+            rates.append(cer(ours_pages[path][page], texts[0]))
+            print(f"  {path.relative_to(args.pdf_dir)} p{page}: CER {rates[-1]:.3f}, {cpu:.1f} s CPU")
+        if rates:
+            print(
+                f"  {len(rates)} pages: CER mean {statistics.mean(rates):.3f}, median {statistics.median(rates):.3f}, "
+                f"max {max(rates):.3f}; OCR route {pages_done / ocr_cpu:.2f} pages/s/core"
+            )
+
+    # ---- annotation checks, by split
     methods = ["extract_pdf", "page.get_text()"] + ([] if llm_runner is None else ["pymupdf4llm layout"])
-    results: dict[str, Counter[str]] = {m: Counter() for m in methods}
-    totals: Counter[str] = Counter()
-    failures: dict[str, list[str]] = {m: [] for m in methods}
     import pymupdf
 
-    for entry in annotations:
-        path = args.pdf_dir / entry["pdf"]
-        if path not in blobs:
-            print(f"  (missing annotated PDF {entry['pdf']}, skipped)")
-            continue
-        page = entry["page"]
-        texts = {"extract_pdf": (ours_pages[path][page : page + 1] or [""])[0]}
-        with pymupdf.open(stream=blobs[path], filetype="pdf") as doc:
-            texts["page.get_text()"] = doc[page].get_text()
-        if llm_runner is not None:
-            llm_texts, _, _, _ = llm_runner.run(path, [page])
-            texts["pymupdf4llm layout"] = (llm_texts or [""])[0]
-        for check in entry["checks"]:
-            totals[check["type"]] += 1
-            for method in methods:
-                if run_check(texts[method], check):
-                    results[method][check["type"]] += 1
-                else:
-                    failures[method].append(f"{entry['pdf']} p{page}: {describe(check)}")
+    for split in SPLITS:
+        annotations = load_annotations(split=split)
+        results: dict[str, Counter[str]] = {m: Counter() for m in methods}
+        totals: Counter[str] = Counter()
+        failures: dict[str, list[str]] = {m: [] for m in methods}
+        ocred = 0
+        for entry in annotations:
+            path = args.pdf_dir / entry["pdf"]
+            if path not in blobs:
+                print(f"  (missing annotated PDF {entry['pdf']}, skipped)")
+                continue
+            page = entry["page"]
+            text = (ours_pages[path][page : page + 1] or [""])[0]
+            if engine and page in ours_wanted[path]:  # OCR'd as the recipe would (up to that page)
+                text = run_ours(blobs[path], page + 1, True)[0][page]
+                ocred += 1
+            texts = {"extract_pdf": text}
+            with pymupdf.open(stream=blobs[path], filetype="pdf") as doc:
+                texts["page.get_text()"] = doc[page].get_text()
+            if llm_runner is not None:
+                llm_texts, _, _, _ = llm_runner.run(path, [page])
+                texts["pymupdf4llm layout"] = (llm_texts or [""])[0]
+            for check in entry["checks"]:
+                kind = "absent" if check["type"] == "absent" else check["type"]
+                totals[kind] += 1
+                for method in methods:
+                    if run_check(texts[method], check):
+                        results[method][kind] += 1
+                    else:
+                        failures[method].append(f"{entry['pdf']} p{page}: {describe(check)}")
+        kinds = sorted(totals)
+        label = "in-sample (tuned on)" if split == "tune" else "held out (never tuned on)"
+        print(
+            f"\nannotation checks, split {split!r}, {label}: {len(annotations)} pages, {sum(totals.values())} "
+            f"checks (tests/pdf_annotations.json); extract_pdf OCR'd {ocred} of these pages"
+        )
+        print(f"  {'method':<22} " + " ".join(f"{k + ' /' + str(totals[k]):>12}" for k in kinds) + f" {'total':>14}")
+        for method in methods:
+            passed = sum(results[method].values())
+            cells = " ".join(f"{results[method][k]:>12}" for k in kinds)
+            print(f"  {method:<22} {cells} {passed:>5} ({100 * passed / max(1, sum(totals.values())):.0f}%)")
+        for method in methods:
+            if args.show_failures or method == "extract_pdf":
+                print(f"  failed checks, {method} ({len(failures[method])}):")
+                for line in failures[method]:
+                    print("    " + line)
     if llm_runner is not None:
         llm_runner.close()
-    kinds = sorted(totals)
-    print(f"\nannotation checks: {len(annotations)} pages, {sum(totals.values())} checks (tests/pdf_annotations.json)")
-    print(f"  {'method':<22} " + " ".join(f"{k + ' /' + str(totals[k]):>12}" for k in kinds) + f" {'total':>14}")
-    for method in methods:
-        passed = sum(results[method].values())
-        cells = " ".join(f"{results[method][k]:>12}" for k in kinds)
-        print(f"  {method:<22} {cells} {passed:>5} ({100 * passed / sum(totals.values()):.0f}%)")
-    for method in methods:
-        if args.show_failures or method == "extract_pdf":
-            print(f"\nfailed checks, {method} ({len(failures[method])}):")
-            for line in failures[method]:
-                print("  " + line)
     return 0
 
 

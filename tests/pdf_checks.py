@@ -45,9 +45,23 @@ def normalize(text: str) -> str:
     return _LOOSE.sub("", text).strip()
 
 
-def load_annotations(path: Path = ANNOTATIONS) -> list[dict[str, Any]]:
-    """The annotated pages: {"pdf": path under the shared pdf folder, "page": 0-based index, "why": ..., "checks"}."""
-    return json.loads(path.read_text(encoding="utf-8"))["pages"]
+SPLITS = ("tune", "test")  # in-sample (written and tuned on together) and held-out (never tuned on)
+
+
+def load_annotations(path: Path = ANNOTATIONS, split: str | None = None) -> list[dict[str, Any]]:
+    """The annotated pages: {"pdf": path under the shared pdf folder, "page": 0-based index, "split": "tune" or
+    "test", "why": ..., "checks"}; only those of `split` if given."""
+    pages = json.loads(path.read_text(encoding="utf-8"))["pages"]
+    return [page for page in pages if split is None or page["split"] == split]
+
+
+def cer(reference: str, hypothesis: str) -> float:
+    """Character error rate of `hypothesis` against `reference`: Levenshtein distance over the reference's length,
+    both with whitespace collapsed to single spaces."""
+    from rapidfuzz.distance import Levenshtein
+
+    reference, hypothesis = " ".join(reference.split()), " ".join(hypothesis.split())
+    return Levenshtein.distance(reference, hypothesis) / max(1, len(reference))
 
 
 def markdown_tables(text: str) -> list[list[list[str]]]:

@@ -92,9 +92,7 @@ def warc_with(records: list[dict]) -> bytes:
 
 @pytest.fixture(scope="module")
 def pipeline():
-    pipe = FinePdfsRecipe(
-        load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_language=null"])
-    )
+    pipe = FinePdfsRecipe(load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_engine=null"]))
     yield pipe
     pipe.close()
 
@@ -136,7 +134,8 @@ def test_every_record_ends_with_a_status(synthetic):
     assert outcome["short"] == ("removed", "refetch", "truncated:short_payload")
     assert outcome["no_eof"] == ("removed", "refetch", "truncated:no_eof")
     assert outcome["encrypted"] == ("removed", "extract", "error:pdf_encrypted")
-    assert outcome["scan"] == ("removed", "extract", "needs_ocr")  # pdf.ocr_language=null: never OCR
+    assert outcome["scan"] == ("removed", "extract", "needs_ocr")  # pdf.ocr_engine=null: never OCR
+    assert docs["scan"].signals["pdf.ocr_wanted.no_text_layer"] == 1  # the router still says why
     assert outcome["german"] == ("removed", "language", "other_language")
     assert outcome["not_pdf"] == ("removed", "extract", "error:not_pdf")
     assert outcome["html"] == ("skipped", None, "content_type:text/html")
@@ -162,6 +161,49 @@ def test_refetch_list_is_what_extraction_skips(synthetic, pipeline):
     expected = {(docs[n].url, docs[n].id, docs[n].reason) for n in ("header_truncated", "short", "no_eof")}
     assert {(d.url, d.id, d.reason) for d in listed} == expected
     assert pipeline.sandbox.counters.calls > 0  # extraction ran in the sandbox, not in this process
+
+
+def ocr_recipe(tmp_path: Path, *overrides: str) -> tuple[list, int]:
+    """The recipe with OCR on (RapidOCR's bundled models) over a WARC holding the scan: its documents, and the
+    calls the OCR sandbox served."""
+    pytest.importorskip("rapidocr")
+    pipe = FinePdfsRecipe(load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", list(overrides)))
+    path = tmp_path / "scan.warc.gz"
+    path.write_bytes(warc_with([{"url": "https://a.test/scan.pdf", "body": image_only_pdf()}]))
+    try:
+        return list(pipe.process_file(str(path))), pipe.ocr_sandbox.counters.calls
+    finally:
+        pipe.close()
+
+
+def test_scanned_pdf_is_read_by_ocr_in_its_own_sandbox(tmp_path):
+    """The scan (a page of text rendered at 100 dpi, no text layer) is OCR'd page by page in the OCR sandbox and
+    kept: its text is read back, its route and reason are in the signals."""
+    [doc], ocr_calls = ocr_recipe(tmp_path)
+    assert (doc.status, doc.removed_by) == ("kept", None)
+    assert "committee met on Tuesday to review the annual budget" in " ".join(doc.text.split())
+    assert doc.signals["pdf.pages_ocr"] == 1 and doc.signals["pdf.ocr_wanted.no_text_layer"] == 1
+    assert doc.signals["pdf.ocr_failed"] == 0 and doc.signals["pdf.ocr_seconds"] > 0
+    assert doc.language == "en"
+    assert ocr_calls == 1  # OCR ran in the OCR sandbox, one call for the one page
+
+
+def test_ocr_page_over_its_budget_costs_the_page(tmp_path):
+    """A per-page OCR time limit no page can meet: the page's worker is killed, the document ends as it would
+    without an engine (needs_ocr), and the signals say the page's OCR timed out."""
+    [doc], _ = ocr_recipe(tmp_path, "pdf.ocr_time_limit=0.001")
+    assert (doc.status, doc.removed_by, doc.reason) == ("removed", "extract", "needs_ocr")
+    assert doc.signals["pdf.ocr_failed"] == 1 and doc.signals["pdf.ocr_failed.timeout"] == 1
+    assert doc.signals["pdf.pages_ocr"] == 0 and doc.signals["pdf.pages_no_text"] == 1
+
+
+def test_ocr_page_over_its_memory_budget_costs_the_page(tmp_path):
+    """A per-page memory budget far below what rendering and the OCR models need: the page fails (as a
+    MemoryError, or an allocation failure the C++ runtime reports otherwise), the document ends as needs_ocr."""
+    [doc], _ = ocr_recipe(tmp_path, f"pdf.ocr_memory_limit={16 << 20}")
+    assert (doc.status, doc.reason) == ("removed", "needs_ocr")
+    assert doc.signals["pdf.ocr_failed"] == 1
+    assert doc.signals.get("pdf.ocr_failed.memory_limit", 0) + doc.signals.get("pdf.ocr_failed.failed", 0) == 1
 
 
 def test_a_pdf_that_hangs_costs_one_document(tmp_path):
@@ -203,7 +245,7 @@ def ccdev_run(spark, servers, tmp_path_factory: pytest.TempPathFactory) -> dict:
         servers.origin.sites[site.name] = site
     config = load_config(
         Path(__file__).parent.parent / "conf" / "finepdfs.yaml",
-        [f"input={ccdev}", "crawl=ccdev", "pdf.ocr_language=null", "spark.master=local[2]"],
+        [f"input={ccdev}", "crawl=ccdev", "pdf.ocr_engine=null", "spark.master=local[2]"],
     )
     config.output = str(tmp_path_factory.mktemp("finepdfs") / "out")
     config.refetch = servers.settings(
@@ -276,3 +318,12 @@ def test_refetch_is_only_in_the_pdf_recipe(tmp_path):
 
     with pytest.raises(ConfigError, match="refetch is a stage of the PDF recipe"):
         run_stages(load_config(None, ["stages=[refetch]", f"input={tmp_path}", f"output={tmp_path / 'o'}"]))
+
+
+def test_unknown_ocr_engine_is_a_config_error():
+    from corpus.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ocr_engine"):
+        load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_engine=easyocr"])
+    config = load_config(Path(__file__).parent.parent / "conf" / "finepdfs.yaml", ["pdf.ocr_engine=null"])
+    assert config.pdf.ocr_engine is None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corpus.io.remote import COMMONCRAWL_URL
+from corpus.pdf.ocr import AUTO, ENGINES
 
 COMPAT_MODES = ("datatrove", "fineweb-2024")
 RECIPES = ("fineweb", "finepdfs")
@@ -158,11 +159,27 @@ class PdfSettings:
     time_limit: float = 120.0
     #: Bytes a worker may allocate beyond its start size before MuPDF fails (`error:memory_limit`).
     memory_limit: int = 2 * 1024 * 1024 * 1024
-    #: Tesseract language(s) for pages without a text layer when Tesseract is installed; null never OCRs, and
-    #: such PDFs are removed as `needs_ocr`.
+    #: Tesseract language(s), for the `tesseract` OCR engine.
     ocr_language: str | None = "eng"
     #: Send pages the fast router cannot order to pymupdf4llm's layout mode (much slower; see BENCHMARKS).
     layout: bool = False
+    #: OCR engine for pages without a usable text layer (corpus/pdf/ocr.py): `auto` (RapidOCR, whose wheel holds
+    #: its models, else Tesseract if installed), `rapidocr` or `tesseract`; null never OCRs. Without an engine,
+    #: mostly scanned PDFs are removed as `needs_ocr`.
+    ocr_engine: str | None = "auto"
+    #: Render resolution for OCR, and the most pixels one page's image may have (its memory budget).
+    ocr_dpi: float = 150.0
+    ocr_max_pixels: int = 6_000_000
+    #: Pages OCR'd per PDF (the first that need it); the others keep what text they have.
+    max_ocr_pages: int = 50
+    #: Per page: wall-clock seconds and bytes of memory for OCR in its sandboxed worker (a page over either keeps
+    #: what text it has, counted in `pdf.ocr_failed.timeout` / `pdf.ocr_failed.memory_limit`).
+    ocr_time_limit: float = 90.0
+    ocr_memory_limit: int = 2 * 1024 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.ocr_engine is not None and self.ocr_engine not in (AUTO, *ENGINES):
+            raise ValueError(f"ocr_engine: {self.ocr_engine!r} is not one of auto, {', '.join(ENGINES)} or null")
 
 
 def parse_networks(networks: Iterable[str]) -> tuple[IPNetwork, ...]:

@@ -23,6 +23,7 @@ NO_TEXT = "no_text"  # no text layer, with images: a scan that was not OCR'd
 BLANK = "blank"  # no text layer and (almost) no images
 GARBLED = "garbled"  # a text layer that is mostly unmapped glyphs
 FAILED = "failed"  # MuPDF raised on this page
+ROUTES = (TEXT, TABLES, LAYOUT, OCR, NO_TEXT, BLANK, GARBLED, FAILED)
 
 
 # ------------------------------------------------------------------------------------------------ page model
@@ -37,6 +38,7 @@ class _Line:
     text: str  # cleaned
     size: float  # font size
     spans: list[tuple[float, float, str]]  # (x0, x1, cleaned text), for table cells
+    font: str = ""  # the font most of the line is set in (with its style flags), for running headers
 
 
 @dataclass(slots=True)
@@ -62,7 +64,11 @@ class _Page:
     text: str | None = None  # text made by another engine (layout, with its own header/footer removal)
     chars: int = 0
     garbled: int = 0
+    invisible: int = 0  # characters drawn invisibly (render mode 3 or fully transparent): an OCR layer
+    text_area: float = 0.0  # area covered by the lines of text, in square points
     tables: int = 0
+    reason: str | None = None  # why the router chose OCR for this page (or would have, without an engine)
+    removed: list[str] = field(default_factory=list)  # running headers, footers, page numbers taken out
     error: str | None = None
 
     def turn(self, bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -105,7 +111,7 @@ def _axis(direction: tuple[float, float]) -> tuple[int, int] | None:
 def _read_blocks(page_dict: dict, width: float, height: float) -> _Page:
     """Text lines in the page's main writing direction, grouped as MuPDF grouped them, plus what the router
     needs. Coordinates are turned so that the main direction runs left to right, top to bottom."""
-    raw = []  # (axis, block index, bbox, text, size, spans)
+    raw = []  # (axis, block index, bbox, text, size, spans, invisible characters)
     vectors = []
     for index, block in enumerate(page_dict["blocks"]):
         if block["type"] == 3:
@@ -115,9 +121,10 @@ def _read_blocks(page_dict: dict, width: float, height: float) -> _Page:
             if spans:
                 text = "".join(s["text"] for s in line["spans"])
                 size = max(s["size"] for s in spans)
-                raw.append((_axis(line["dir"]), index, line["bbox"], text, size, spans))
+                hidden = sum(len(s["text"].replace(" ", "")) for s in spans if _invisible(s))
+                raw.append((_axis(line["dir"]), index, line["bbox"], text, size, spans, hidden))
     weights: Counter[tuple[int, int] | None] = Counter()
-    for axis, _, _, text, _, _ in raw:
+    for axis, _, _, text, _, _, _ in raw:
         weights[axis] += len(text)
     main = max((a for a in weights if a is not None), key=weights.__getitem__, default=(1, 0))
     page = _Page(TEXT, frame=_frame(main))
@@ -126,11 +133,16 @@ def _read_blocks(page_dict: dict, width: float, height: float) -> _Page:
     page.origin = (x, y)
     page.vectors = [page.turn(bbox) for bbox in vectors]
     blocks: dict[int, list[_Line]] = {}
-    for axis, index, bbox, text, size, spans in raw:
+    for axis, index, bbox, text, size, spans, hidden in raw:
         page.chars += len(text) - text.count(" ")
         page.garbled += len(_GARBLED.findall(text))
+        page.invisible += hidden
+        page.text_area += (bbox[2] - bbox[0]) * (bbox[3] - bbox[1])
         cells = [(*page.turn(s["bbox"])[::2], _clean(s["text"])) for s in spans]
-        line = _Line(*page.turn(bbox), _clean(text), size, cells)
+        main_span = max(spans, key=lambda s: len(s["text"]))
+        line = _Line(
+            *page.turn(bbox), _clean(text), size, cells, f"{main_span.get('font', '')}/{main_span.get('flags', 0) & 18}"
+        )
         if not line.text:
             continue
         if axis != main:
@@ -139,6 +151,14 @@ def _read_blocks(page_dict: dict, width: float, height: float) -> _Page:
             blocks.setdefault(index, []).append(line)
     page.blocks = [_Block(*_bounds(lines), lines) for lines in blocks.values()]
     return page
+
+
+_DRAWN = 8 | 16  # MuPDF's FZ_STEXT_FILLED | FZ_STEXT_STROKED character flags
+
+
+def _invisible(span: dict) -> bool:
+    """Text that is neither filled nor stroked (render mode 3) or fully transparent: an OCR layer under a scan."""
+    return not span.get("char_flags", _DRAWN) & _DRAWN or span.get("alpha", 255) == 0
 
 
 def _text_rows(items: list[tuple]) -> list[list[tuple]]:

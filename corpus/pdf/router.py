@@ -27,15 +27,24 @@ vector paths) and routes each page from that pass's features to the cheapest pat
   page took minutes in the research; a timeout is the sandbox's job. On the annotated pages of
   tests/pdf_annotations.json the fast path scores as well as layout mode (scripts/bench_pdf.py), so it is off
   by default.
-- `ocr`: pages without a text layer, through Tesseract inside MuPDF (`get_textpage_ocr`) when its language
-  data is installed; otherwise such pages are `no_text`, and a document that is mostly scans (or garbled text
-  layers) gets status `needs_ocr`, for an OCR queue. A page with a few characters and no picture keeps them.
+- `ocr`: pages whose text layer does not serve, OCR'd on CPU (corpus.pdf.ocr: RapidOCR's bundled PP-OCR models,
+  or Tesseract inside MuPDF), the engine's lines then ordered and joined like a text page's. `_ocr_reason` says
+  why, from the same pass's features (FinePDFs' router features, as rules): no text layer and images over the
+  page (`no_text_layer`); no text and many vector paths, text drawn as outlines (`vector_only`); a mostly
+  garbled text layer (`garbled`); an invisible text layer (render mode 3: a scanner's OCR) that does not read as
+  words (`bad_ocr_layer`); a page-sized picture with a few lines of text on it, a stamp or a page number
+  (`image_coverage`; with a higher bar on text in PDFs whose producer is a scanner: `scanner_producer`). Only
+  such pages are OCR'd. Without an engine (or with `ocr_engine=None`, when the caller OCRs them itself, as the
+  PDF recipe does, one sandboxed page at a time) they keep what text they have, scans are `no_text`, and a
+  document that is mostly scans (or garbled text layers) gets status `needs_ocr`. FinePDFs decides with a
+  gradient-boosted model on 124 such features; we have no labelled pages to train one on that are not also our
+  held-out checks (its labels and weights are on the Hugging Face Hub), and the rules are per page, explainable
+  and free, so they stay rules.
 
-After all pages are read, running headers and footers are removed: lines in the top or bottom 12% of the page,
-or among the first or last two rows of text of a page (books set on letter paper put the header lower), that
-repeat on enough pages (digits masked in the 12% zones, so "Page 3 of 9" matches "Page 4 of 9"); then bare page
-numbers ("12", "- 12 -", "Page 3 of 9", "7-45", "xii") alone on the first or last row. Text is normalized
-conservatively: ligatures come out expanded (MuPDF's flag, plus NFKC for the presentation-form blocks
+After all pages are read, running headers and footers are removed (corpus.pdf.margins): by repetition across at
+least five pages, on any single page by position, gap, shape and typography, and bare page numbers.
+
+Text is normalized conservatively: ligatures come out expanded (MuPDF's flag, plus NFKC for the presentation-form blocks
 U+FB00-FDFF and U+FE70-FEFE: Latin/Armenian ligatures, Hebrew and Arabic presentation forms, which fonts emit
 instead of letters); TeX's spacing accents are composed ("na¨ıve" -> "naïve"); odd spaces become spaces; soft
 hyphens, zero-width and control characters go; and NFC. NFKC is not applied to everything: it would also
@@ -58,8 +67,6 @@ a child process with time and memory limits. `import pymupdf` loads PyMuPDF's la
 
 from __future__ import annotations
 
-import glob
-import os
 import re
 import time
 import unicodedata
@@ -77,6 +84,7 @@ from corpus.pdf.layout import (
     LAYOUT,
     NO_TEXT,
     OCR,
+    ROUTES,
     TABLES,
     TEXT,
     _Page,
@@ -85,6 +93,7 @@ from corpus.pdf.layout import (
     _xy_order,
 )
 from corpus.pdf.margins import _remove_margins
+from corpus.pdf.ocr import AUTO, OcrPage, ocr_loaded_page, page_dict, resolve_engine
 from corpus.pdf.tables import _aligned_tables, _ruled_tables
 
 OK = "ok"
@@ -97,8 +106,31 @@ BROKEN = "error:pdf_broken"
 MAX_LAYOUT_PAGES = 20  # pages per document sent to pymupdf4llm's layout mode when `layout=True`
 MIN_PAGE_CHARS = 20  # fewer non-space characters than this: the page has no text layer
 SCAN_IMAGE_COVERAGE = 0.3  # ... and if images cover this share of it, it is a scan
+VECTOR_TEXT_PATHS = 100  # ... or if it draws at least this many vector paths, text drawn as outlines, maybe
 NEEDS_OCR_SHARE = 0.5  # a document with at least this share of scanned pages needs OCR
 GARBLED_PAGE_RATIO = 0.3  # a page with this share of garbled characters has no usable text
+HIDDEN_SHARE = 0.5  # a page whose text is mostly invisible carries an OCR layer under a picture ...
+READABLE_SHARE = 0.7  # ... which is redone when less than this share of its characters are in word-like tokens
+THIN_TEXT_CHARS = 200  # a page with fewer characters than this (SCANNER_THIN_CHARS in a scanner's PDF) ...
+SCANNER_THIN_CHARS = 1000
+THIN_TEXT_AREA = 0.05  # ... whose lines cover less than this share of it ...
+IMAGE_PAGE_COVERAGE = 0.6  # ... and whose images cover this share is a picture with a stamp on it: OCR it
+MAX_OCR_PAGES = 50  # pages OCR'd per document (the first ones that need it); the rest stay as they are
+
+# Routing reasons (PdfExtraction.reasons, signals `ocr_wanted.<reason>`): why a page needs OCR.
+NO_TEXT_LAYER = "no_text_layer"  # no text, images cover the page: a scan
+VECTOR_ONLY = "vector_only"  # no text, many vector paths: text drawn as outlines, or a drawing
+GARBLED_LAYER = "garbled"  # the text layer is mostly unmapped glyphs
+BAD_OCR_LAYER = "bad_ocr_layer"  # an invisible text layer (a scanner's OCR) that does not read as words
+IMAGE_PAGE = "image_coverage"  # a page-sized picture with only a little text on it (a stamp, a page number)
+SCANNER = "scanner_producer"  # the same in a PDF a scanner or scanning software made, with a higher bar
+
+# Creator/producer substrings of scanners and scanning software (FinePDFs' list, lower case, plus a few).
+SCANNER_PRODUCERS = (
+    "scan", "epson", "canon", "kofax", "ricoh", "readiris", "paperport", "xerox", "fujitsu", "konica", "kyocera",
+    "lexmark", "brother", "omnipage", "finereader", "abbyy", "capture", "sharp mx", "hp digital sending",
+)  # fmt: skip
+_WORDLIKE = re.compile(r"[(\[\"'“‘]?(?:[^\W\d_]+(?:[-'’][^\W\d_]+)*|\d+(?:[.,:/-]\d+)*%?)[)\]\"'”’.,;:!?]*")
 
 _FLAGS = 0  # set by _pymupdf(): MuPDF's dict flags without ligatures and images, with vector paths
 
@@ -117,19 +149,6 @@ def _pymupdf() -> Any:
     return pymupdf
 
 
-@cache
-def tessdata_dir() -> str | None:
-    """Tesseract's language-data folder when MuPDF's built-in OCR can use it, else None; looked up once per
-    process, without starting a subprocess ($TESSDATA_PREFIX, then Debian's tesseract-ocr locations)."""
-    candidates = [os.environ.get("TESSDATA_PREFIX", "")]
-    candidates += sorted(glob.glob("/usr/share/tesseract-ocr/*/tessdata"), reverse=True)
-    candidates += ["/usr/share/tessdata", "/usr/local/share/tessdata"]
-    for folder in candidates:
-        if folder and glob.glob(os.path.join(folder, "*.traineddata")):
-            return folder
-    return None
-
-
 @dataclass
 class PdfExtraction:
     """What `extract_pdf` made of one PDF.
@@ -143,7 +162,16 @@ class PdfExtraction:
     page_count: pages in the document (more than `len(page_ends)` when it was cut at `max_pages`).
     routes: for each extracted page, the path that produced its text (`text`, `tables`, `layout`, `ocr`) or why
         there is none (`no_text`, `blank`, `garbled`, `failed`).
-    signals: numbers for filters and audits (`garbled_ratio`, `pages_without_text`, `tables`, ...).
+    reasons: for each extracted page, why the router wanted it OCR'd (`no_text_layer`, `vector_only`, `garbled`,
+        `bad_ocr_layer`, `image_coverage`, `scanner_producer`), None for pages read from their text layer.
+    ocr_wanted: pages (0-based) that needed OCR and did not get it (no engine, or OCR deferred to the caller:
+        `extract_pdf(..., ocr_engine=None)`; the PDF recipe OCRs them one by one in a sandbox, then passes the
+        results back in `ocr_results`).
+    removed_lines: for each extracted page, the running headers, footers and page numbers taken out of it.
+    page_seconds: for each extracted page, the CPU seconds spent reading it (OCR included), for audits and
+        benchmarks by route.
+    signals: numbers for filters and audits (`garbled_ratio`, `pages_<route>`, `ocr_wanted.<reason>`,
+        `header_footer_lines_removed`, `tables`, ...).
     error: the exception message behind an `error:` status or a failed page, if any.
     """
 
@@ -152,6 +180,10 @@ class PdfExtraction:
     page_ends: list[int] = field(default_factory=list)
     page_count: int = 0
     routes: list[str] = field(default_factory=list)
+    reasons: list[str | None] = field(default_factory=list)
+    ocr_wanted: list[int] = field(default_factory=list)
+    removed_lines: list[list[str]] = field(default_factory=list)
+    page_seconds: list[float] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -175,32 +207,72 @@ def _unrotated_size(page: Any) -> tuple[float, float]:
     return (rect.height, rect.width) if page.rotation in (90, 270) else (rect.width, rect.height)
 
 
-def _read_page(doc: Any, index: int, ocr_language: str | None) -> _Page:
-    """One page through the router: read its structured text once, then take the cheapest path that fits."""
-    page = doc[index]
-    width, height = _unrotated_size(page)
-    page_dict = page.get_textpage(flags=_FLAGS).extractDICT()
-    result = _read_blocks(page_dict, width, height)
+def _scanner_made(doc: Any) -> bool:
+    """The PDF's creator or producer names a scanner or scanning software (FinePDFs' router feature)."""
+    meta = doc.metadata or {}
+    names = f"{meta.get('creator') or ''} {meta.get('producer') or ''}".lower()
+    return any(word in names for word in SCANNER_PRODUCERS)
+
+
+def _readable(page: _Page) -> bool:
+    """Most of the page's characters are in word-like tokens (letters, or numbers), as in a usable OCR layer;
+    a poor one is full of fragments like "t'he", "Mahome-\"dans," or "~~"."""
+    tokens = [token for block in page.blocks for line in block.lines for token in line.text.split()]
+    total = sum(map(len, tokens))
+    good = sum(len(token) for token in tokens if _WORDLIKE.fullmatch(token))
+    return total == 0 or good >= READABLE_SHARE * total
+
+
+def _ocr_reason(page: Any, result: _Page, scanner: bool) -> str | None:
+    """Why this page needs OCR, from its text layer's features, or None (the text layer serves).
+    Image coverage costs another pass over the page, so it is asked only where the text is thin."""
     usable = result.chars - result.garbled
     if result.chars >= MIN_PAGE_CHARS and result.garbled > GARBLED_PAGE_RATIO * result.chars:
+        return GARBLED_LAYER
+    if usable < MIN_PAGE_CHARS:
+        if _image_coverage(page) >= SCAN_IMAGE_COVERAGE:
+            return NO_TEXT_LAYER
+        return VECTOR_ONLY if len(result.vectors) >= VECTOR_TEXT_PATHS else None
+    if result.invisible >= HIDDEN_SHARE * result.chars:
+        return None if _readable(result) else BAD_OCR_LAYER
+    thin = SCANNER_THIN_CHARS if scanner else THIN_TEXT_CHARS
+    if (
+        usable < thin
+        and result.text_area < THIN_TEXT_AREA * result.width * result.height
+        and page.get_images()
+        and _image_coverage(page) >= IMAGE_PAGE_COVERAGE
+    ):
+        return SCANNER if scanner and usable >= THIN_TEXT_CHARS else IMAGE_PAGE
+    return None
+
+
+def _read_page(doc: Any, index: int, scanner: bool, ocr: OcrPage | None) -> _Page:
+    """One page through the router: read its structured text once; if it needs OCR and `ocr` holds the engine's
+    lines for it, read those instead; else take the cheapest path that fits its text layer."""
+    page = doc[index]
+    width, height = _unrotated_size(page)
+    page_dict_ = page.get_textpage(flags=_FLAGS).extractDICT()
+    result = _read_blocks(page_dict_, width, height)
+    reason = _ocr_reason(page, result, scanner)
+    if reason is not None and ocr is not None:
+        ocr_result = _read_blocks(page_dict(ocr), ocr.width, ocr.height)
+        ocr_result.route, ocr_result.reason = OCR, reason
+        ocr_result.blocks = _xy_order(ocr_result.blocks)
+        return ocr_result
+    result.reason = reason
+    usable = result.chars - result.garbled
+    if reason == GARBLED_LAYER:
         route = GARBLED
     elif usable >= MIN_PAGE_CHARS:
-        route = TEXT
+        route = TEXT  # a thin or poor text layer is still better than nothing when it is not OCR'd
     else:  # little or no text: a scan if images cover the page, else keep what little text there is
-        route = NO_TEXT if _image_coverage(page) >= SCAN_IMAGE_COVERAGE else (TEXT if usable else BLANK)
+        route = NO_TEXT if reason is not None else (TEXT if usable else BLANK)
     if route == TEXT:
         _ruled_tables(result, page)
         _aligned_tables(result)
         result.blocks = _xy_order(result.blocks)
         return result
-    if route != BLANK and ocr_language and tessdata_dir():
-        ocr_dict = page.get_textpage_ocr(
-            flags=_FLAGS, language=ocr_language, dpi=300, full=True, tessdata=tessdata_dir()
-        ).extractDICT()
-        ocr = _read_blocks(ocr_dict, width, height)
-        ocr.route, ocr.blocks = OCR, _xy_order(ocr.blocks)
-        return ocr
-    return _Page(route, width, height, chars=result.chars, garbled=result.garbled)
+    return _Page(route, width, height, chars=result.chars, garbled=result.garbled, reason=reason)
 
 
 def _open(data: bytes) -> tuple[Any, PdfExtraction | None]:
@@ -222,33 +294,73 @@ def _open(data: bytes) -> tuple[Any, PdfExtraction | None]:
 
 
 def extract_pdf(
-    data: bytes, max_pages: int = 500, ocr_language: str | None = "eng", layout: bool = False
+    data: bytes,
+    max_pages: int = 500,
+    ocr_language: str | None = "eng",
+    layout: bool = False,
+    ocr_engine: str | None = AUTO,
+    ocr_dpi: float = 150,
+    ocr_max_pixels: int = 6_000_000,
+    max_ocr_pages: int = MAX_OCR_PAGES,
+    ocr_results: dict[int, OcrPage | str] | None = None,
 ) -> PdfExtraction:
     """Text of a PDF with layout handling (see the module docstring). Never raises for a bad document.
 
     max_pages: extract at most this many pages (the first ones); more are flagged in `pages_truncated`.
-    ocr_language: Tesseract language(s) for pages without a text layer, if Tesseract's data is installed;
-        None never OCRs.
+    ocr_language: Tesseract language(s), for the `tesseract` engine.
     layout: let the router send the pages the fast path is least sure of (`_needs_layout`: pages with tables) to
         pymupdf4llm's layout mode, about a second per page; at most MAX_LAYOUT_PAGES per document.
+    ocr_engine: OCR pages that need it here, in this process, with this engine (`auto`, `rapidocr`, `tesseract`,
+        see corpus.pdf.ocr); None leaves them in `ocr_wanted` for the caller.
+    ocr_dpi, ocr_max_pixels: the render resolution for OCR, and the most pixels a page's image may have.
+    max_ocr_pages: OCR at most this many pages of the document (the first that need it).
+    ocr_results: OCR done elsewhere, by page index: an `OcrPage`, or why it failed (`timeout`, ...).
     """
     started = time.perf_counter()
+    engine = resolve_engine(ocr_engine)
+    ocr_results = dict(ocr_results or {})
     try:
         doc, outcome = _open(data)
         if outcome is not None:
             return outcome
         with doc:
             page_count = doc.page_count
-            pages = []
+            scanner = _scanner_made(doc)
+            pages, failed_ocr, page_seconds = [], [], []
             for index in range(min(page_count, max_pages)):
+                cpu = time.process_time()
                 try:
-                    pages.append(_read_page(doc, index, ocr_language))
+                    done = ocr_results.get(index)
+                    page = _read_page(doc, index, scanner, done if isinstance(done, OcrPage) else None)
+                    if page.reason and page.route != OCR and engine and len(ocr_results) < max_ocr_pages:
+                        try:  # OCR in this process: the caller's limits apply (the recipe OCRs in a sandbox)
+                            ocr_results[index] = ocr_loaded_page(
+                                doc[index], engine, ocr_dpi, ocr_max_pixels, ocr_language or "eng"
+                            )
+                        except Exception as exc:
+                            ocr_results[index] = f"error:{type(exc).__name__}"
+                        done = ocr_results[index]
+                        if isinstance(done, OcrPage):
+                            page = _read_page(doc, index, scanner, done)
+                    if isinstance(done, str) and page.reason:
+                        failed_ocr.append(done)
+                    pages.append(page)
                 except Exception as exc:
                     pages.append(_Page(FAILED, error=f"{type(exc).__name__}: {exc}"))
+                page_seconds.append(time.process_time() - cpu)
             if layout:
                 _layout_pages(doc, pages)
             repaired = doc.is_repaired
-        return _assemble(pages, page_count, repaired, started)
+        result = _assemble(pages, page_count, repaired, started)
+        result.page_seconds = [round(t, 5) for t in page_seconds]
+        result.signals["scanner_producer"] = int(scanner)
+        result.signals["ocr_failed"] = len(failed_ocr)
+        for why in failed_ocr:
+            key = f"ocr_failed.{why.removeprefix('error:')}"
+            result.signals[key] = result.signals.get(key, 0) + 1
+        ocr_seconds = sum(r.seconds for r in ocr_results.values() if isinstance(r, OcrPage))
+        result.signals["ocr_seconds"] = round(ocr_seconds, 4)
+        return result
     except Exception as exc:  # a last guard: a bug or a MuPDF error outside a page must not kill the task
         return PdfExtraction(BROKEN, error=f"{type(exc).__name__}: {exc}")
 
@@ -284,7 +396,7 @@ def _layout_pages(doc: Any, pages: list[_Page]) -> None:
 def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: float) -> PdfExtraction:
     """Join the pages' text, after removing running headers and footers, and decide the document's status."""
     counts: Counter[str] = Counter()
-    headers, numbers = _remove_margins(pages)
+    headers, numbers, cues = _remove_margins(pages)
     texts = [_page_text(page, counts) for page in pages]
     page_ends, offset = [], 0
     for i, text in enumerate(texts):
@@ -293,6 +405,7 @@ def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: floa
         offset += len(texts[i])
         page_ends.append(offset)
     routes = [page.route for page in pages]
+    reasons = [page.reason for page in pages]
     chars = sum(page.chars for page in pages)
     garbled = sum(page.garbled for page in pages)
     scans = routes.count(NO_TEXT) + routes.count(GARBLED)
@@ -302,11 +415,13 @@ def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: floa
         "garbled_ratio": round(garbled / chars, 6) if chars else 0.0,
         "pages_without_text": sum(r in (NO_TEXT, BLANK, GARBLED, FAILED) for r in routes),
         "pages_scanned": scans,
-        "pages_failed": routes.count(FAILED),
-        "pages_ocr": routes.count(OCR),
-        "pages_layout": routes.count(LAYOUT),
+        **{f"pages_{route}": routes.count(route) for route in ROUTES},
+        **{f"ocr_wanted.{why}": reasons.count(why) for why in sorted({r for r in reasons if r})},
+        "ocr_pending": sum(1 for page in pages if page.reason and page.route != OCR),
         "tables": sum(page.tables for page in pages),
         "header_footer_lines_removed": headers,
+        **{f"margin_lines.{cue}": count for cue, count in sorted(cues.items())},
+        "pages_with_margins_removed": sum(1 for page in pages if page.removed),
         "page_numbers_removed": numbers,
         "rotated_lines_dropped": sum(len(page.rotated) for page in pages),
         "dehyphenated": counts["dehyphenated"],
@@ -324,4 +439,17 @@ def _assemble(pages: list[_Page], page_count: int, repaired: bool, started: floa
     else:
         status = OK
     error = next((page.error for page in pages if page.error), None)
-    return PdfExtraction(status, text, page_ends, page_count, routes, signals, error)
+    wanted = [i for i, page in enumerate(pages) if page.reason and page.route != OCR]
+    removed = [page.removed for page in pages]
+    return PdfExtraction(
+        status,
+        text,
+        page_ends,
+        page_count,
+        routes,
+        reasons=reasons,
+        ocr_wanted=wanted,
+        removed_lines=removed,
+        signals=signals,
+        error=error,
+    )

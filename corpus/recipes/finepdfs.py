@@ -1,8 +1,15 @@
 """The PDF recipe (FinePDFs-style) over one input file: PDF records in, documents out (kept, removed or skipped).
 
     PDF records (MIME type, .pdf URL or %PDF magic) -> truncated ones to the refetch list -> URL filter
-    -> extraction in a sandboxed process (corpus/pdf/) -> language ID per page, averaged -> the filters the
-    config enables (conf/finepdfs.yaml: none of the HTML quality filters, as FinePDFs)
+    -> extraction in a sandboxed process (corpus/pdf/) -> OCR of the pages that need it, one sandboxed call per
+    page -> language ID per page, averaged -> the filters the config enables (conf/finepdfs.yaml: none of the
+    HTML quality filters, as FinePDFs)
+
+Extraction routes every page first without OCR; the pages it wants OCR'd (`PdfExtraction.ocr_wanted`) are then
+OCR'd one at a time in a second sandbox whose limits are per page (`pdf.ocr_time_limit`, `pdf.ocr_memory_limit`),
+so a page that hangs or runs out of memory costs that page, not the document; the document is then assembled
+again with the OCR'd pages (headers, footers and reading order over all pages). A page whose OCR failed keeps
+what text it had and is counted in `pdf.ocr_failed.<why>`.
 
 A truncated PDF (WARC-Truncated, fewer bytes than Content-Length, or no %%EOF trailer) is not extracted: it is
 removed with ``removed_by=refetch`` and ``reason=truncated:<why>``; those rows are the refetch list, and the
@@ -19,11 +26,22 @@ from corpus.config import Config
 from corpus.document import Document
 from corpus.io.warc import WarcRecord
 from corpus.lid import language_identifier
-from corpus.pdf import MAGIC_WINDOW, PdfExtraction, extract_pdf, is_pdf_record, truncation_reason
+from corpus.pdf import (
+    MAGIC_WINDOW,
+    OcrPage,
+    PdfExtraction,
+    extract_pdf,
+    is_pdf_record,
+    ocr_page,
+    resolve_engine,
+    truncation_reason,
+)
 from corpus.recipes.loop import Recipe
 from corpus.sandbox import Crashed, Failed, MemoryLimit, Ok, Sandbox, Timeout
 from corpus.schema import STATUS_KEPT, STATUS_SKIPPED
 
+#: How a page's OCR call ended when it did not return (signals `pdf.ocr_failed.<why>`).
+_OCR_FAILURES = {Timeout: "timeout", MemoryLimit: "memory_limit", Crashed: "crashed", Failed: "failed"}
 #: Pages with fewer letters than this get no language vote (FinePDFs: < 50 alphabetic characters -> unknown).
 MIN_PAGE_LETTERS = 50
 #: At most this many pages vote on a document's language (evenly spread over the document).
@@ -56,6 +74,7 @@ class FinePdfsRecipe(Recipe):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self._sandbox: Sandbox | None = None
+        self._ocr_sandbox: Sandbox | None = None
         # payloads read while screening a record, handed to extraction (records are read once, in order)
         self._payload: bytes | None = None
 
@@ -69,10 +88,25 @@ class FinePdfsRecipe(Recipe):
             )
         return self._sandbox
 
+    @property
+    def ocr_sandbox(self) -> Sandbox:
+        """The OCR sandbox, started on the first page that needs OCR: one call per page, under per-page limits."""
+        if self._ocr_sandbox is None:
+            pdf = self.config.pdf
+            self._ocr_sandbox = Sandbox(
+                ocr_page,
+                timeout=pdf.ocr_time_limit,
+                memory_limit=pdf.ocr_memory_limit,
+                max_rss=pdf.ocr_memory_limit,  # the models stay loaded in the worker: recycle it only when it grows
+                preload=["pymupdf", "numpy"],
+            )
+        return self._ocr_sandbox
+
     def close(self) -> None:
-        if self._sandbox is not None:
-            self._sandbox.close()
-            self._sandbox = None
+        for sandbox in (self._sandbox, self._ocr_sandbox):
+            if sandbox is not None:
+                sandbox.close()
+        self._sandbox = self._ocr_sandbox = None
 
     def truncated(self, path: str) -> Iterator[Document]:
         """The documents of `path` this recipe removes as truncated (`removed_by=refetch`), found without
@@ -118,9 +152,36 @@ class FinePdfsRecipe(Recipe):
         self._payload = payload
         return doc
 
+    def _ocr(self, payload: bytes, pages: list[int]) -> dict[int, OcrPage | str]:
+        """OCR each page in the OCR sandbox; a page that fails maps to why (`timeout`, `memory_limit`, ...)."""
+        pdf = self.config.pdf
+        engine = resolve_engine(pdf.ocr_engine)
+        results: dict[int, OcrPage | str] = {}
+        for index in pages[: pdf.max_ocr_pages] if engine else ():
+            outcome = self.ocr_sandbox.run(
+                payload,
+                index=index,
+                engine=engine,
+                dpi=pdf.ocr_dpi,
+                max_pixels=pdf.ocr_max_pixels,
+                language=pdf.ocr_language or "eng",
+            )
+            if isinstance(outcome, Ok):
+                results[index] = outcome.value
+            else:
+                results[index] = _OCR_FAILURES[type(outcome)]
+        return results
+
     def _extract(self, doc: Document, payload: bytes) -> Document:
         pdf = self.config.pdf
-        outcome = self.sandbox.run(payload, max_pages=pdf.max_pages, ocr_language=pdf.ocr_language, layout=pdf.layout)
+        options = {"max_pages": pdf.max_pages, "ocr_language": pdf.ocr_language, "layout": pdf.layout}
+        outcome = self.sandbox.run(payload, **options, ocr_engine=None)  # route first; OCR below, page by page
+        if (
+            isinstance(outcome, Ok)
+            and outcome.value.ocr_wanted
+            and (ocr := self._ocr(payload, outcome.value.ocr_wanted))
+        ):
+            outcome = self.sandbox.run(payload, **options, ocr_engine=None, ocr_results=ocr)
         if isinstance(outcome, Timeout):
             return self.remove(doc, "extract", "error:timeout")
         if isinstance(outcome, MemoryLimit):
