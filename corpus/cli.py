@@ -4,7 +4,9 @@
     corpus extract [CONF.yaml] [key=value ...]  the extraction stage alone (and its stats)
     corpus dedup [CONF.yaml] [key=value ...]    dedup (and PII masking) of filtered/ or of any Parquet
     corpus tokenize [CONF.yaml] [key=value ...] token ids of deduped/ (or any Parquet) in Parquet shards
+    corpus classify [CONF.yaml] [key=value ...] quality classifiers over filtered/ (or any Parquet)
     corpus stats OUT | report OUT | verify OUT | inspect OUT | config [CONF.yaml] [key=value ...]
+    corpus train-classifier | annotate | labels import|weak|uncertain   the quality loop (corpus/quality/)
 
 Settings are `key=value` pairs over the YAML file (dotted keys, YAML values): `input=` (files, folders, globs,
 s3:// or https:// URLs, comma-separated, or a Common Crawl id such as CC-MAIN-2024-10 with `limit=N`), `output=`
@@ -25,6 +27,7 @@ from corpus.config import ConfigError, load_config
 from corpus.io.inputs import InputError
 from corpus.jobs.run import run_stages
 from corpus.jobs.stages import STAGES
+from corpus.quality.commands import add_commands as add_quality_commands
 
 
 def _config_args(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -161,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=5, help="rows to print (default 5)")
     p.add_argument("--chars", type=int, default=200, help="characters of text per row (default 200)")
     p.set_defaults(func=cmd_inspect)
+
+    add_quality_commands(sub)
 
     p = sub.add_parser("config", help="print the resolved configuration")
     _config_args(p, required=False)

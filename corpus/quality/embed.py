@@ -58,7 +58,9 @@ def bert_graph(folder: Path) -> bytes:
 
     config = json.loads((folder / "config.json").read_text())
     if config.get("model_type") != "bert" or config.get("hidden_act", "gelu") != "gelu":
-        raise AssetError(f"{folder}: only BERT encoders with GELU are supported (model_type={config.get('model_type')})")
+        raise AssetError(
+            f"{folder}: only BERT encoders with GELU are supported (model_type={config.get('model_type')})"
+        )
     weights = {k.removeprefix("bert."): v for k, v in load_file(str(folder / "model.safetensors")).items()}
     hidden, heads, eps = config["hidden_size"], config["num_attention_heads"], config.get("layer_norm_eps", 1e-12)
     head_size = hidden // heads
@@ -103,7 +105,7 @@ def bert_graph(folder: Path) -> bytes:
     for i in range(config["num_hidden_layers"]):
         p = f"encoder.layer.{i}"
 
-        def heads_of(name: str, perm: list[int], p: str = p, i: int = i) -> str:
+        def heads_of(name: str, perm: list[int], p: str = p, i: int = i, x: str = x) -> str:
             y = linear(x, f"{p}.attention.self.{name}", f"l{i}.{name}")
             return op("Transpose", [op("Reshape", [y, split], f"l{i}.{name}.r")], f"l{i}.{name}.t", perm=perm)
 
@@ -127,7 +129,10 @@ def bert_graph(folder: Path) -> bytes:
     graph = helper.make_graph(
         nodes,
         "sentence_encoder",
-        [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "tokens"]) for n in ("input_ids", "attention_mask")],
+        [
+            helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "tokens"])
+            for n in ("input_ids", "attention_mask")
+        ],
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])],
         initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()],
     )

@@ -174,12 +174,20 @@ class FastTextModel:
             for span in range(1, self.word_ngrams):  # word n-grams of span + 1 words, within a document
                 gram = gram[:-1] * NGRAM_PRIME + wide[span:]
                 inside = doc[: len(doc) - span] == doc[span:]
-                parts.append((self.nwords + (gram[inside] % np.uint64(self.bucket)).astype(np.int64), doc[:-span][inside]))
+                parts.append(
+                    (self.nwords + (gram[inside] % np.uint64(self.bucket)).astype(np.int64), doc[:-span][inside])
+                )
         counts = sum(np.bincount(owner, minlength=n) for _, owner in parts).astype(np.float64)
-        logits = np.stack(
-            [sum(np.bincount(owner, column[feature], minlength=n) for feature, owner in parts) for column in self.columns],
-            axis=1,
-        ) / np.maximum(counts, 1)[:, None]
+        logits = (
+            np.stack(
+                [
+                    sum(np.bincount(owner, column[feature], minlength=n) for feature, owner in parts)
+                    for column in self.columns
+                ],
+                axis=1,
+            )
+            / np.maximum(counts, 1)[:, None]
+        )
         if self.output == "softmax" and len(self.columns) == 1:  # two labels: the difference of their logits
             probs = 1 / (1 + np.exp(-logits[:, 0]))
             probs = np.stack([1 - probs, probs], axis=1)
