@@ -48,6 +48,8 @@ def weak_labels(output: str, removed_by: str, reason: str | None = None, per_lab
         positives = rng.sample(positives, min(per_label, len(positives)))
         kept = rng.sample(kept, min(per_label, len(kept)))
     rule = f"rule:{removed_by}" + (f":{reason}" if reason else "")
-    rows = [{**row, "label": label, "annotator": rule, "created": run.get("updated"), "guideline": f"run:{run['run_id']}"}
-            for label, group in ((True, positives), (False, kept)) for row in group]  # fmt: skip
+    provenance = {"annotator": rule, "created": run.get("updated"), "guideline": f"run:{run['run_id']}"}
+    rows = [
+        {**row, "label": label, **provenance} for label, group in ((True, positives), (False, kept)) for row in group
+    ]
     return labels_table(rows)
