@@ -287,8 +287,6 @@ class TrainSettings:
     bucket: int = 200_000
     minn: int = 0
     maxn: int = 0
-    #: Add the document's `language` column as a token, so the model can learn per-language base rates.
-    language_token: bool = True
     #: Embedding models: the encoder (a packaged model's name or a local folder) and the head over it.
     encoder: str = "all-MiniLM-L6-v2"
     head: str = "logistic"

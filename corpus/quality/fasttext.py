@@ -1,6 +1,6 @@
 """fastText classifiers (DCLM-style): any supervised `.bin`/`.ftz` model, applied to whole batches of documents.
 
-A supervised fastText model with a softmax (or one-vs-all) output is linear in the average of its input rows:
+A supervised fastText model with a softmax output is linear in the average of its input rows:
 the label scores of a document are ``B @ mean(A[f] for f in features)`` = ``mean((A @ B.T)[f])``. So the model
 folds into one small table, `row_scores` = A @ B.T (one value per input row and label: 16 MB for two labels and
 2M buckets instead of the 800 MB input matrix), and a batch is scored with a few vectorised NumPy passes over
@@ -9,7 +9,7 @@ hash word n-grams into buckets, average the rows' scores per document, softmax. 
 `predict` (the same features, summed in another order; tests compare both), several times faster than calling
 it document by document (scripts/bench_classify.py), because no Python object is made per document or token.
 
-Models this cannot fold (quantized `.ftz`, hierarchical softmax, character n-grams) are scored by fastText's
+Models this cannot fold (quantized `.ftz`, one-vs-all or hierarchical softmax, character n-grams) are scored by fastText's
 own `multilinePredict`. Either way a model is loaded once per Python worker (`fasttext_model`).
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus.assets import atomic_write, cache_dir, fetch
+from corpus.assets import atomic_write, cache_dir, fetch, is_url
 
 LABEL_PREFIX = "__label__"
 EOS = "</s>"
@@ -77,13 +77,13 @@ class FastTextModel:
         args = self.model.f.getArgs()
         self.word_ngrams, self.bucket = args.wordNgrams, args.bucket
         loss = str(args.loss).rsplit(".", 1)[-1]
-        self.output = loss if loss in ("softmax", "ova") else None
-        foldable = self.output is not None and args.maxn <= 0 and not self.model.is_quantized()
+        self.output = loss
+        foldable = loss == "softmax" and args.maxn <= 0 and not self.model.is_quantized()
         self.row_scores: np.ndarray | None = self._row_scores(cache_key) if foldable else None
         if self.row_scores is not None:
             # one contiguous column per label; for a two-label softmax only the difference matters
             table = self.row_scores
-            if self.output == "softmax" and table.shape[1] == 2:
+            if table.shape[1] == 2:
                 table = table[:, 1:] - table[:, :1]
             self.columns = [np.ascontiguousarray(table[:, k]) for k in range(table.shape[1])]
             words = self.model.get_words(on_unicode_error="replace")
@@ -188,21 +188,28 @@ class FastTextModel:
             )
             / np.maximum(counts, 1)[:, None]
         )
-        if self.output == "softmax" and len(self.columns) == 1:  # two labels: the difference of their logits
+        if len(self.columns) == 1:  # two labels: the difference of their logits
             probs = 1 / (1 + np.exp(-logits[:, 0]))
             probs = np.stack([1 - probs, probs], axis=1)
-        elif self.output == "softmax":
+        else:
             logits -= logits.max(axis=1, keepdims=True)
             probs = np.exp(logits)
             probs /= probs.sum(axis=1, keepdims=True)
-        else:
-            probs = 1 / (1 + np.exp(-logits))
         probs = probs + 1e-5  # fastText reports exp(log(p + 1e-5))
         probs[counts == 0] = 0.0  # fastText predicts nothing for a document without features
         return probs
 
 
+def fasttext_model(path: str, newline: str = " ") -> FastTextModel:
+    """One model per Python worker (Spark reuses workers across tasks and runs): a local file that changed since
+    it was loaded (same path, new model) is loaded again."""
+    stamp = None
+    if not is_url(path) and os.path.exists(path):
+        stat = os.stat(path)
+        stamp = (stat.st_size, stat.st_mtime_ns)
+    return _load(path, stamp, newline)
+
+
 @cache
-def fasttext_model(path: str, cache_key: str | None = None, newline: str = " ") -> FastTextModel:
-    """One model per Python worker."""
-    return FastTextModel(path, cache_key, newline)
+def _load(path: str, stamp: tuple | None, newline: str) -> FastTextModel:
+    return FastTextModel(path, newline=newline)

@@ -104,7 +104,7 @@ class FastTextClassifier(QualityModel):
         from corpus.quality.fasttext import fasttext_model
 
         super().__init__(spec, card)
-        self.model = fasttext_model(path, None, spec.newline)
+        self.model = fasttext_model(path, spec.newline)
         self.labels = self.model.labels
         positive = spec.positive or card.get("positive") or self.labels[-1]
         if positive not in self.labels:
@@ -173,12 +173,12 @@ def load_model(spec: ClassifierModelSettings) -> QualityModel:
 
 
 @cache
-def _cached(spec_json: str) -> QualityModel:
+def _cached(spec_json: str, stamp: str) -> QualityModel:
     return load_model(ClassifierModelSettings(**json.loads(spec_json)))
 
 
 def worker_model(spec: ClassifierModelSettings) -> QualityModel:
-    """One model per Python worker and settings."""
+    """One model per Python worker and settings (loaded again when its local files changed)."""
     import dataclasses
 
-    return _cached(json.dumps(dataclasses.asdict(spec), sort_keys=True))
+    return _cached(json.dumps(dataclasses.asdict(spec), sort_keys=True), json.dumps(identity(spec.model or "")))

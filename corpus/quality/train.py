@@ -19,6 +19,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -137,8 +139,6 @@ def fasttext_line(text: str) -> str:
 
 def train_fasttext(examples: Examples, settings: TrainSettings, folder: Path) -> dict:
     """A binary fastText model (labels 0 and 1) -> folder/model.bin; returns its parameters."""
-    import fasttext
-
     order = list(range(len(examples.ids)))
     if settings.balance:  # weigh the rarer class up by repeating its examples
         pos = [i for i in order if examples.positive[i]]
@@ -154,11 +154,21 @@ def train_fasttext(examples: Examples, settings: TrainSettings, folder: Path) ->
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as fh:
         for i in order:
             fh.write(f"__label__{int(examples.positive[i])} {fasttext_line(examples.texts[i])}\n")
+    # In a fresh process: this fastText build can end in NaN when one process trains models one after another.
+    # One thread: the same model from the same seed.
+    code = (
+        "import json, sys, fasttext; a = json.loads(sys.argv[1]); "
+        "fasttext.train_supervised(input=a['input'], **a['params']).save_model(a['output'])"
+    )
+    job = json.dumps({"input": fh.name, "params": params, "output": str(folder / FASTTEXT_FILE)})
     try:
-        model = fasttext.train_supervised(input=fh.name, **params)  # one thread: the same model from the same seed
+        result = subprocess.run([sys.executable, "-c", code, job], capture_output=True, text=True)
     finally:
         os.unlink(fh.name)
-    model.save_model(str(folder / FASTTEXT_FILE))
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["failed"])[-1]
+        hint = " (try a lower classifier.train.lr)" if "NaN" in last else ""
+        raise ConfigError(f"classifier.train: fastText training failed: {last}{hint}")
     return params
 
 
