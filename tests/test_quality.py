@@ -11,6 +11,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -45,10 +46,15 @@ def _fasttext_file(tmp_path: Path, rows: list[dict], **params) -> str:
     return str(path)
 
 
+FASTTEXT_PARAMS = [
+    {"wordNgrams": 3, "dim": 16, "bucket": 20_000, "epoch": 2, "lr": 0.1},
+    {"wordNgrams": 2, "dim": 16, "bucket": 50_000, "epoch": 3},
+    {"wordNgrams": 1, "dim": 8, "bucket": 20_000, "epoch": 2, "minn": 2, "maxn": 4},
+]
+
+
 @pytest.mark.shared
-@pytest.mark.parametrize("params", [{"wordNgrams": 3, "dim": 16, "bucket": 20_000, "epoch": 2, "lr": 0.1},
-                                    {"wordNgrams": 2, "dim": 16, "bucket": 50_000, "epoch": 3},
-                                    {"wordNgrams": 1, "dim": 8, "bucket": 20_000, "epoch": 2, "minn": 2, "maxn": 4}])  # fmt: skip
+@pytest.mark.parametrize("params", FASTTEXT_PARAMS)
 def test_fasttext_scores_are_fasttexts(tmp_path, params, monkeypatch):
     """Our batch scorer gives fastText's own `predict` on every text (folded models and the fallback alike)."""
     from corpus.quality.fasttext import FastTextModel
@@ -89,11 +95,11 @@ def _separable(n: int, seed: int = 0, noise: float = 0.0, shifted: bool = False)
     """Generated documents whose class shows in their words (recipes vs match reports), `noise` of the labels
     flipped; `shifted`: the label means match reports instead (another concept under the same name)."""
     rng = random.Random(seed)
-    cooking = "flour butter oven simmer garlic whisk dough saucepan onion bake recipe pepper".split()
-    sport = "goal striker referee match league penalty midfield keeper score season coach stadium".split()
+    cooking = "flour butter oven simmer garlic whisk dough saucepan onion bake recipe pepper".split()  # noqa: SIM905
+    sport = "goal striker referee match league penalty midfield keeper score season coach stadium".split()  # noqa: SIM905
     if shifted:
         cooking, sport = sport, cooking
-    common = "the a and of to in with for on was it this that".split()
+    common = ["the", "a", "and", "of", "to", "in", "with", "for", "on", "was", "it", "this", "that"]
     rows = []
     for i in range(n):
         positive = i % 3 == 0
@@ -199,8 +205,8 @@ class StandIn(BaseHTTPRequestHandler):
     document's count of the word "lesson" (at most 5); a document containing "flaky" gets a 429 first, one
     containing "broken" always gets a 500, one containing "rambling" an answer without the score line."""
 
-    requests: list[str] = []
-    seen: set[str] = set()
+    requests: ClassVar[list[str]] = []
+    seen: ClassVar[set[str]] = set()
 
     def log_message(self, *args) -> None:  # quiet
         pass
@@ -247,7 +253,9 @@ def chat_server():
 def test_annotate_retries_parses_strictly_and_caches(tmp_path, chat_server, capsys):
     from corpus.cli import main
 
-    docs = [{"id": f"d{i}", "text": " ".join(["lesson"] * i + ["filler"] * 5), "url": f"https://x/{i}"} for i in range(6)]
+    docs = [
+        {"id": f"d{i}", "text": " ".join(["lesson"] * i + ["filler"] * 5), "url": f"https://x/{i}"} for i in range(6)
+    ]
     docs += [{"id": "flaky", "text": "a flaky lesson"}, {"id": "broken", "text": "broken page"},
              {"id": "rambling", "text": "rambling lesson"}]  # fmt: skip
     source = tmp_path / "docs.jsonl"
@@ -298,7 +306,7 @@ def test_uncertain_selection_round_trips_through_label_studio(tmp_path, capsys):
     from corpus.cli import main
     from corpus.quality.active import allocate
 
-    assert allocate({"en": 80, "de": 15, "fr": 5}, 10) == {"en": 8, "de": 1, "fr": 1}
+    assert allocate({"en": 80, "de": 15, "fr": 5}, 10) == {"en": 7, "de": 2, "fr": 1}  # 1 each, then 7 by size
     rng = np.random.default_rng(0)
     languages = ["en"] * 80 + ["de"] * 15 + ["fr"] * 5
     scores = rng.random(100)
@@ -311,7 +319,7 @@ def test_uncertain_selection_round_trips_through_label_studio(tmp_path, capsys):
     exported = json.loads(tasks.read_text())
     picked = {t["data"]["id"]: t["data"] for t in exported}
     by_language = {lang: sum(d["language"] == lang for d in picked.values()) for lang in ("en", "de", "fr")}
-    assert by_language == {"en": 8, "de": 1, "fr": 1}
+    assert by_language == {"en": 7, "de": 2, "fr": 1}
     for lang in ("en", "de", "fr"):  # within each language, the nearest to the threshold
         distances = sorted(abs(s - 0.3) for s, lg in zip(scores, languages) if lg == lang)
         chosen = sorted(abs(d["quality_score"] - 0.3) for d in picked.values() if d["language"] == lang)

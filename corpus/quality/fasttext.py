@@ -9,8 +9,8 @@ hash word n-grams into buckets, average the rows' scores per document, softmax. 
 `predict` (the same features, summed in another order; tests compare both), several times faster than calling
 it document by document (scripts/bench_classify.py), because no Python object is made per document or token.
 
-Models this cannot fold (quantized `.ftz`, one-vs-all or hierarchical softmax, character n-grams) are scored by fastText's
-own `multilinePredict`. Either way a model is loaded once per Python worker (`fasttext_model`).
+Models this cannot fold (quantized `.ftz`, one-vs-all or hierarchical softmax, character n-grams) are scored by
+fastText's own `multilinePredict`. Either way a model is loaded once per Python worker (`fasttext_model`).
 """
 
 from __future__ import annotations
