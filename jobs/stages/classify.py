@@ -26,7 +26,7 @@ from pyspark.sql.types import MapType
 
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
-from corpus.config import Config, config_from_dict
+from corpus.config import Config, ConfigError, config_from_dict
 from corpus.io import storage
 from corpus.jobs.common import finish_stage, log, read_shards, write_sharded
 from corpus.quality.apply import SCORE_FIELDS, Scorer, top_fraction_reason
