@@ -62,8 +62,8 @@ def run_classify(spark: SparkSession, config: Config, inputs: list[str], output:
     output = storage.absolute(output)
     settings = config.classifier
     if not settings.models():
-        raise ValueError(
-            "classify: no classifier configured (classifier.model=DIR or classifier.classifiers.<name>.model)"
+        raise ConfigError(
+            "classifier.model: no classifier configured (a model folder, or classifier.classifiers.<name>.model)"
         )
     models = models_record(config)  # on the driver, before any task: a missing model fails here
     tmp = storage.join(output, "_tmp", f"classify-{run.run_id}")
