@@ -6,7 +6,9 @@
     corpus refetch [CONF.yaml] [key=value ...]    PDF recipe: fetch truncated PDFs again from their origin
     corpus dedup [CONF.yaml] [key=value ...]      dedup (and PII masking) of filtered/ or of any Parquet
     corpus tokenize [CONF.yaml] [key=value ...]   token ids of deduped/ (or any Parquet) in Parquet shards
+    corpus classify [CONF.yaml] [key=value ...]   quality classifiers over filtered/ (or any Parquet)
     corpus stats OUT | report OUT | verify OUT | inspect OUT | config [CONF.yaml] [key=value ...]
+    corpus train-classifier | annotate | labels import|weak|uncertain   the quality loop (corpus/quality/)
 
 Auditors:
     corpus report OUT [baseline=OUT_B]          report.html: charts, shards, samples (and drift from OUT_B)
@@ -40,6 +42,7 @@ from corpus.config import ConfigError, load_config
 from corpus.io.inputs import InputError
 from corpus.jobs.run import run_stages
 from corpus.jobs.stages import STAGES
+from corpus.quality.commands import add_commands as add_quality_commands
 
 
 def _config_args(parser: argparse.ArgumentParser, required: bool, example: str = "input=a.warc.gz output=out") -> None:
@@ -502,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=5, help="rows to print (default 5)")
     p.add_argument("--chars", type=int, default=None, help="characters of text (default 200 per row, 1000 with --id)")
     p.set_defaults(func=cmd_inspect)
+
+    add_quality_commands(sub)
 
     p = sub.add_parser("export", help="write an output folder's documents as JSONL (one .jsonl.gz per shard)")
     p.add_argument("output", metavar="OUT")

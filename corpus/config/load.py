@@ -19,12 +19,16 @@ from typing import Any
 import yaml
 
 from corpus.config.settings import (
+    CLASSIFIER_KINDS,
     COMMONCRAWL_LISTINGS,
     COMPAT_MODES,
+    DECISION_RULES,
     DEDUP_SCOPES,
+    EMBEDDING_HEADS,
     PARQUET_CODECS,
     RECIPES,
     STAGES,
+    ClassifierModelSettings,
     Config,
 )
 from corpus.filters import FILTERS, filter_class
@@ -224,6 +228,70 @@ def _validate_filters(filters: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _validate_classifier(config: Config) -> None:
+    c = config.classifier
+    c.classifiers = {
+        str(name): spec if isinstance(spec, ClassifierModelSettings)
+        else _build(ClassifierModelSettings, spec, f"classifier.classifiers.{name}.")
+        for name, spec in c.classifiers.items()
+    }  # fmt: skip
+    models = c.models()
+    for name, spec in models.items():
+        key = f"classifier.classifiers.{name}" if name in c.classifiers else "classifier"
+        if not spec.model:
+            raise ConfigError(f"{key}.model: no model given (a folder from `corpus train-classifier` or a .bin/.ftz)")
+        if spec.threshold is not None and not 0 <= spec.threshold <= 5:
+            raise ConfigError(f"{key}.threshold: expected a probability (0-1) or a 0-5 score, got {spec.threshold}")
+        if spec.max_tokens <= 0:
+            raise ConfigError(f"{key}.max_tokens: must be positive")
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"classifier name {name!r}: use letters, digits, - and _ (it prefixes signal names)")
+    if c.model and c.name in c.classifiers:
+        raise ConfigError(
+            f"classifier.name: {c.name!r} is also in classifier.classifiers; name one of them differently"
+        )
+    if c.decide is not None and c.decide not in models and c.decide not in DECISION_RULES:
+        choices = [*models, *DECISION_RULES]
+        hint = _suggest(c.decide, choices)
+        raise ConfigError(
+            f"classifier.decide: {c.decide!r} is neither a classifier nor a rule{hint}; use one of {', '.join(choices)}"
+        )
+    if c.decide is None and len(models) > 1:
+        raise ConfigError(
+            f"classifier.decide: {len(models)} classifiers ({', '.join(models)}); say which decides, or all/any"
+        )
+    if c.top_fraction is not None:
+        if not 0 < c.top_fraction <= 1:
+            raise ConfigError(f"classifier.top_fraction: must be in (0, 1], got {c.top_fraction}")
+        if c.decide in DECISION_RULES:
+            raise ConfigError("classifier.top_fraction: ranks one score; set classifier.decide to a classifier's name")
+    if not 0 < c.quantile_error < 0.5:
+        raise ConfigError(f"classifier.quantile_error: must be in (0, 0.5), got {c.quantile_error}")
+    if c.batch_rows <= 0:
+        raise ConfigError("classifier.batch_rows: must be positive")
+    if c.kind not in CLASSIFIER_KINDS:
+        raise ConfigError(f"classifier.kind: expected one of {', '.join(CLASSIFIER_KINDS)}, got {c.kind!r}")
+    t = c.train
+    if t.head not in EMBEDDING_HEADS:
+        raise ConfigError(f"classifier.train.head: expected one of {', '.join(EMBEDDING_HEADS)}, got {t.head!r}")
+    if not (0 < t.validation_fraction < 1 and 0 <= t.test_fraction < 1 and t.validation_fraction + t.test_fraction < 1):
+        raise ConfigError("classifier.train.validation_fraction and test_fraction: shares in (0, 1) that sum below 1")
+    for name in ("beta", "lr", "c"):
+        if getattr(t, name) <= 0:
+            raise ConfigError(f"classifier.train.{name}: must be positive")
+    for name in ("epoch", "word_ngrams", "dim", "bucket"):
+        if getattr(t, name) < 1:
+            raise ConfigError(f"classifier.train.{name}: must be at least 1")
+    g = config.gate
+    if not 0 <= g.min_f1 <= 1 or not 0 <= g.max_drop <= 1:
+        raise ConfigError("gate.min_f1 and gate.max_drop: must be between 0 and 1")
+    a = config.annotate
+    if a.concurrency < 1 or a.retries < 0 or a.rate < 0 or a.timeout <= 0 or a.max_chars <= 0 or a.max_tokens <= 0:
+        raise ConfigError(
+            "annotate: concurrency >= 1, retries >= 0, rate >= 0; timeout, max_chars, max_tokens positive"
+        )
+
+
 def validate(config: Config) -> Config:
     if config.recipe not in RECIPES:
         raise ConfigError(f"recipe: unknown recipe {config.recipe!r}; known: {', '.join(RECIPES)}")
@@ -282,6 +350,7 @@ def validate(config: Config) -> Config:
         if getattr(drift, name) < 0:
             raise ConfigError(f"drift.{name}: a threshold must be >= 0, got {getattr(drift, name)}")
     config.filters = _validate_filters(config.filters)
+    _validate_classifier(config)
     language = config.filters.get("language", {})
     threshold = language.get("threshold", DEFAULT_THRESHOLD)
     if not 0 <= threshold <= 1:

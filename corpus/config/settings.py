@@ -21,10 +21,14 @@ from corpus.pdf.ocr import AUTO, ENGINES
 COMPAT_MODES = ("datatrove", "fineweb-2024")
 RECIPES = ("fineweb", "finepdfs")
 #: Every stage, in the order `corpus run` runs them; `refetch` is in the PDF recipe only.
-STAGES = ("refetch", "extract", "stats", "dedup", "tokenize", "report")
+STAGES = ("refetch", "extract", "classify", "stats", "dedup", "tokenize", "report")
 DEFAULT_STAGES = ("extract", "stats", "dedup", "tokenize", "report")
 DEDUP_SCOPES = ("crawl", "all")
 COMMONCRAWL_LISTINGS = ("warc", "wet", "wat")
+CLASSIFIER_KINDS = ("fasttext", "embedding")
+#: `classifier.decide` besides a classifier's name: every classifier keeps the document, or any one does.
+DECISION_RULES = ("all", "any")
+EMBEDDING_HEADS = ("logistic", "ridge", "linear")
 #: storage.options keys whose values are credentials (redacted in manifest.json)
 SECRET_KEY = re.compile(r"key|secret|token|password|credential|session", re.IGNORECASE)
 
@@ -261,6 +265,122 @@ PARQUET_CODECS = ("zstd", "snappy", "gzip", "lz4", "lz4_raw", "brotli", "none", 
 
 
 @dataclass
+class ClassifierModelSettings:
+    """One quality classifier, as the classify stage applies it."""
+
+    #: A model folder written by `corpus train-classifier` (card.json beside the model), or any fastText
+    #: supervised model (.bin/.ftz) by path or URL (DCLM's, for one).
+    model: str | None = None
+    #: The label whose probability is the score (fastText label without __label__); default: the card's, else
+    #: the model's last label. Regression heads (0-5 scores) have one score and no labels.
+    positive: str | None = None
+    #: Keep documents whose score is >= this; default: the threshold on the model's card, else 0.5.
+    threshold: float | None = None
+    #: fastText reads one line: newlines become this first (datatrove's FastTextClassifierFilter uses "").
+    newline: str = " "
+    #: FineWeb-Edu: clip a regression score to 0-5 and round it (the rounded score is `<name>.int_score`, and
+    #: the one the threshold compares).
+    round: bool = False
+    #: Embedding models: tokens per document (the encoder's input is cut there; all-MiniLM-L6-v2 was trained on 256).
+    max_tokens: int = 256
+
+
+@dataclass
+class TrainSettings:
+    """`corpus train-classifier`: splits, class balance and model parameters."""
+
+    seed: int = 0
+    #: Stratified shares of the labels held out: validation (threshold choice, the gate) and test (never used to
+    #: choose anything; reported on the card as held-out figures).
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.2
+    #: The threshold maximises F-beta on the validation split (beta < 1 favours precision; FinePDFs used 0.1).
+    beta: float = 1.0
+    #: Weigh classes inversely to their frequency (fastText: by repeating the rarer class's examples).
+    balance: bool = True
+    #: A number label (0-5 scores) counts as positive from this value on (FineWeb-Edu: 3).
+    positive_from: float = 3.0
+    #: fastText: epochs, learning rate, word n-grams, dimensions, hash buckets, character n-grams (0: none).
+    epoch: int = 10
+    lr: float = 0.5
+    word_ngrams: int = 2
+    dim: int = 32
+    bucket: int = 200_000
+    minn: int = 0
+    maxn: int = 0
+    #: Embedding models: the encoder (a packaged model's name or a local folder) and the head over it.
+    encoder: str = "all-MiniLM-L6-v2"
+    head: str = "logistic"
+    #: Inverse regularisation strength of the logistic head (ridge: its alpha is 1 / c).
+    c: float = 1.0
+
+
+@dataclass
+class ClassifierSettings(ClassifierModelSettings):
+    """Quality classifiers (corpus/quality/): the classify stage between extract and dedup, and training.
+
+    One classifier is `classifier.model=DIR` (named `classifier.name`); several go side by side under
+    `classifier.classifiers.<name>.*`. Every document gets each one's `<name>.score` (and label probabilities)
+    in `signals`, and `quality_score`: the deciding classifier's score (the mean of all under a rule)."""
+
+    name: str = "quality"
+    classifiers: dict[str, Any] = field(default_factory=dict)  # name -> ClassifierModelSettings (load.py builds them)
+    #: Which classifier decides: its name (default: the only one), or `all` / `any` of them at their thresholds.
+    decide: str | None = None
+    #: Keep this share of the run, by `quality_score` (a global quantile in Spark), instead of a threshold.
+    top_fraction: float | None = None
+    #: Relative rank error of that quantile (Spark's approxQuantile): the kept share is within this of the target.
+    quantile_error: float = 0.001
+    #: Documents per batch handed to a model.
+    batch_rows: int = 1000
+    #: What `corpus train-classifier` trains: fasttext or embedding (a linear head over sentence embeddings).
+    kind: str = "fasttext"
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def models(self) -> dict[str, ClassifierModelSettings]:
+        """The configured classifiers by name (`model` under `name`, then `classifiers`)."""
+        named = dict(self.classifiers)
+        if self.model:
+            fields = {f.name for f in dataclasses.fields(ClassifierModelSettings)}
+            named = {self.name: ClassifierModelSettings(**{k: getattr(self, k) for k in fields}), **named}
+        return named
+
+
+@dataclass
+class GateSettings:
+    """The evaluation gate of `corpus train-classifier`: a model is published only if it passes."""
+
+    #: Validation F1 (at the chosen threshold) a model must reach.
+    min_f1: float = 0.85
+    #: Largest F1 loss allowed against the model already published there, both scored on its pinned
+    #: evaluation set (eval.parquet in the published folder).
+    max_drop: float = 0.05
+
+
+@dataclass
+class AnnotateSettings:
+    """`corpus annotate`: LLM pre-labels from any OpenAI-compatible chat-completions server."""
+
+    endpoint: str | None = None  # e.g. http://127.0.0.1:8000/v1 (vLLM, TGI) or https://api.openai.com/v1
+    model: str | None = None
+    #: Environment variable holding the API key (never the key itself: configs end up in manifests).
+    api_key_env: str = "OPENAI_API_KEY"
+    #: A prompt template file ({text} is replaced by the document); default: our 0-5 educational-value prompt.
+    template: str | None = None
+    #: Characters of each document put in the prompt.
+    max_chars: int = 6000
+    concurrency: int = 8  # requests in flight
+    rate: float = 0.0  # requests per second at most (0: no limit)
+    retries: int = 5  # per request, on connection errors, 408, 409, 429 and 5xx, with exponential backoff
+    timeout: float = 120.0
+    max_tokens: int = 512  # of each answer
+    temperature: float = 0.0
+    #: Answers already received, keyed by (model, template, document): a rerun asks only for what is missing.
+    #: Default: <cache dir>/annotate.sqlite.
+    cache: str | None = None
+
+
+@dataclass
 class OutputSettings:
     #: Parquet compression of every output shard: one of PARQUET_CODECS.
     compression: str = "zstd"
@@ -335,6 +455,10 @@ class Config:
     pdf: PdfSettings = field(default_factory=PdfSettings)
     #: How truncated PDFs are fetched again from their origin (corpus/refetch/; every field documented above).
     refetch: RefetchSettings = field(default_factory=RefetchSettings)
+    #: Quality classifiers: the classify stage and `corpus train-classifier` (corpus/quality/).
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
+    gate: GateSettings = field(default_factory=GateSettings)
+    annotate: AnnotateSettings = field(default_factory=AnnotateSettings)
     #: Per filter: constructor parameters (see filters/*.py) plus `enabled`.
     filters: dict[str, Any] = field(default_factory=dict)  # checked by _validate_filters, which knows each filter
     #: What `corpus drift` and the report's baseline comparison flag (every field documented above).
@@ -358,7 +482,8 @@ class Config:
 
     def sha256(self) -> str:
         """The hash of what determines the output: everything but where it runs (`spark`, `storage`), which
-        stages run, where the output goes, whether it may overwrite, and how it is audited (`drift`, `report`)."""
-        ignored = ("spark", "stages", "output", "storage", "overwrite", "drift", "report")
+        stages run, where the output goes, whether it may overwrite, how it is audited (`drift`, `report`) and
+        how models are gated and labels made (`gate`, `annotate`)."""
+        ignored = ("spark", "stages", "output", "storage", "overwrite", "drift", "report", "gate", "annotate")
         relevant = {k: v for k, v in self.to_dict().items() if k not in ignored}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()

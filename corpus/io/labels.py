@@ -69,6 +69,11 @@ def _records(path: str) -> list[dict[str, Any]]:
     raise LabelsError(f"{path}: unknown labels format (use .parquet, .jsonl, .jsonl.gz, .csv or a Label Studio .json)")
 
 
+def read_rows(path: str) -> list[dict[str, Any]]:
+    """The rows of a Parquet, JSONL(.gz), CSV or JSON file as dicts, as they are (no label needed)."""
+    return _records(path)
+
+
 def _result_value(result: dict[str, Any]) -> Any:
     value = result.get("value", {})
     for key in ("choices", "rating", "number", "text", "taxonomy"):

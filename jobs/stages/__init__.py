@@ -18,6 +18,7 @@ from corpus.audit.manifest import Run
 from corpus.config import STAGES as STAGE_NAMES
 from corpus.config import Config, ConfigError
 from corpus.io.inputs import expand_parquet
+from corpus.jobs.stages.classify import run_classify
 from corpus.jobs.stages.dedup import run_dedup
 from corpus.jobs.stages.extract import run_extract
 from corpus.jobs.stages.refetch import run_refetch
@@ -73,6 +74,21 @@ def stage_inputs(run: Run, output: str, config: Config, previous: str, folder: s
     raise ConfigError(f"{stage}: no input; give input=PARQUET or run the earlier stages into this output first")
 
 
+def documents(run: Run, output: str, config: Config, stage: str) -> list[str]:
+    """What a stage after extraction reads: classify's classified/ when it ran, else extract's filtered/ (else
+    `input=` Parquet)."""
+    classified = run.shard_urls(output, "classify", "classified")
+    if classified is not None:
+        return classified
+    return stage_inputs(run, output, config, "extract", "filtered", stage)
+
+
+def _classify_settings(config: Config) -> tuple:
+    from corpus.quality.models import identity
+
+    return (config.classifier, [identity(spec.model or "") for spec in config.classifier.models().values()])
+
+
 def _report_inputs(run: Run, output: str, config: Config) -> list[str]:
     """Everything the earlier stages wrote: the report is current while none of it changed."""
     return sorted(
@@ -92,8 +108,8 @@ def _extract_settings(c: Config) -> tuple:
 
 
 def _tokenize_inputs(run: Run, output: str, config: Config) -> list[str]:
-    return stage_inputs(run, output, config, "dedup", "deduped", "tokenize") or stage_inputs(
-        run, output, config, "extract", "filtered", "tokenize"
+    return stage_inputs(run, output, config, "dedup", "deduped", "tokenize") or documents(
+        run, output, config, "tokenize"
     )
 
 
@@ -103,7 +119,7 @@ _STAGES = [
         reads="the input WARCs' truncated PDF records",
         writes=("refetched", "refetch", "stats"),
         settings=lambda c: (c.recipe, c.reader, c.pdf.max_bytes, c.filters.get("url"), c.refetch),
-        downstream=("extract", "stats", "dedup", "tokenize", "report"),
+        downstream=("extract", "classify", "stats", "dedup", "tokenize", "report"),
         inputs=lambda run, output, config: run.inputs,
         runner=run_refetch,
         describe=lambda config, inputs: f"truncated PDFs of {len(inputs)} input file(s)",
@@ -120,7 +136,7 @@ _STAGES = [
         reads="the input WARC/ARC files (and refetched/)",
         writes=("filtered", "removed", "skipped"),
         settings=_extract_settings,
-        downstream=("stats", "dedup", "tokenize", "report"),
+        downstream=("classify", "stats", "dedup", "tokenize", "report"),
         inputs=lambda run, output, config: run.inputs + refetched_warcs(run, output),
         runner=run_extract,
         describe=lambda config, inputs: f"{len(inputs)} input file(s)",
@@ -128,6 +144,23 @@ _STAGES = [
             "the extraction stage (WARC -> filtered/ removed/ skipped/) and its stats",
             ("extract", "stats", "report"),
             example="input=crawl/*.warc.gz output=out/run1",
+        ),
+    ),
+    Stage(
+        "classify",
+        reads="filtered/ (or any Parquet with id and text: input=)",
+        writes=("classified", "removed", "stats"),
+        settings=_classify_settings,
+        downstream=("dedup", "tokenize", "report"),
+        inputs=lambda run, output, config: stage_inputs(run, output, config, "extract", "filtered", "classify"),
+        runner=run_classify,
+        describe=lambda config, inputs: f"{len(inputs)} shard(s), classifiers {', '.join(config.classifier.models())}",
+        reads_parquet=True,
+        command=Command(
+            "quality classifiers (classifier.model=DIR or classifier.classifiers.<name>.model): OUT/filtered/ (or "
+            "any Parquet with id and text: input=) -> classified/ with quality_score, removed/ by threshold or "
+            "top_fraction",
+            ("classify", "report"),
         ),
     ),
     Stage(
@@ -146,7 +179,7 @@ _STAGES = [
         writes=("deduped", "removed", "minhash_index", "stats"),
         settings=lambda c: (c.compat, c.dedup),
         downstream=("tokenize", "report"),
-        inputs=lambda run, output, config: stage_inputs(run, output, config, "extract", "filtered", "dedup"),
+        inputs=lambda run, output, config: documents(run, output, config, "dedup"),
         runner=run_dedup,
         describe=lambda config, inputs: f"{len(inputs)} shard(s), scope {config.dedup.scope}",
         reads_parquet=True,
@@ -187,4 +220,4 @@ _STAGES = [
 STAGES: dict[str, Stage] = {stage.name: stage for stage in _STAGES}
 assert tuple(STAGES) == STAGE_NAMES, "the stage table and corpus.config.STAGES must name the same stages in order"
 
-__all__ = ["STAGES", "Command", "Stage", "refetched_warcs", "stage_inputs"]
+__all__ = ["STAGES", "Command", "Stage", "documents", "refetched_warcs", "stage_inputs"]
