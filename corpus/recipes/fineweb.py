@@ -70,6 +70,8 @@ class FineWebRecipe(Recipe):
                 return self.remove(doc, "reader", exc)
         if too_large:
             return self.remove(doc, "reader", "error:payload_too_large")
+        if (defect := rec.defect()) is not None:  # cut short, a lying length, ... (Common Crawl's own cuts are kept)
+            return self.remove(doc, "reader", f"error:{defect}")
 
         decoded = decode_html(payload, rec.http_content_type)
         doc.charset = decoded.label
