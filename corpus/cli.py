@@ -179,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, AssetError, FileNotFoundError) as exc:
         print(f"corpus: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a full disk or read-only storage: one line, not Spark's stack traces
+        from corpus.jobs.session import storage_failure
+
+        if (line := storage_failure(exc)) is None:
+            raise
+        print(f"corpus: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

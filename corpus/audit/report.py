@@ -189,5 +189,5 @@ def write_report(output: str) -> str:
     if stats is None and dedup is None and tokens is None:
         raise FileNotFoundError(f"{output}/stats/ has no statistics: run the stats stage first (corpus stats {output})")
     path = storage.join(output, "report.html")
-    storage.write_text(path, render(stats, run, dedup, tokens, load("refetch.json")))
+    storage.write_text(path, render(stats, run, dedup, tokens, load("refetch.json")), if_changed=True)
     return path

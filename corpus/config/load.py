@@ -29,6 +29,7 @@ from corpus.config.settings import (
     COMPAT_MODES,
     DEDUP_SCOPES,
     RECIPES,
+    SHARD_CHECKS,
     STAGES,
     Config,
 )
@@ -336,6 +337,11 @@ def validate(config: Config) -> Config:
     for protocol, options in st.options.items():
         if not isinstance(options, dict):
             raise ConfigError(f"storage.options.{protocol}: expected a mapping of fsspec options, got {_show(options)}")
+    if config.output_options.check_shards not in SHARD_CHECKS:
+        raise ConfigError(
+            f"output_options.check_shards: expected one of {', '.join(SHARD_CHECKS)}, "
+            f"got {_show(config.output_options.check_shards)}"
+        )
     if config.dedup.scope not in DEDUP_SCOPES:
         raise ConfigError(f"dedup.scope: expected one of {', '.join(DEDUP_SCOPES)}, got {config.dedup.scope!r}")
     if config.tokenize.shard_tokens <= 0 or config.tokenize.row_group_tokens <= 0:

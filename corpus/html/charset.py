@@ -106,7 +106,7 @@ def detect(payload: bytes) -> str | None:
 
 
 def utf16_by_nul_bytes(payload: bytes) -> str | None:
-    """"utf-16-le" or "utf-16-be" when NUL bytes fill the odd (or even) positions of the first 4 KiB, as they do in
+    """ "utf-16-le" or "utf-16-be" when NUL bytes fill the odd (or even) positions of the first 4 KiB, as they do in
     UTF-16 text that is mostly Latin script (markup always is); None otherwise, and at once without NUL bytes."""
     head = payload[:4096]
     if b"\x00" not in head or len(head) < 64:

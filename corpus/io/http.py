@@ -254,7 +254,10 @@ def decode_body(raw: Readable, limit: int, chunked: bool = False, encoding: str 
     data = b"".join(parts)
     if total > limit:
         return Body(data[:limit], True, counted.count, None)
-    while counted.read(_BLOCK):  # what is stored after the decoded end (a second gzip member, trailers, junk)
+    # What is stored after the decoded end (the last chunk, trailers, a second gzip member, junk) is read too.
+    while dechunked is not None and dechunked.read(_BLOCK):
+        pass
+    while counted.read(_BLOCK):
         pass
     last_chunk = None if dechunked is None or dechunked.plain else dechunked.last_chunk
     return Body(data, False, counted.count, last_chunk)

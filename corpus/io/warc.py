@@ -55,9 +55,12 @@ FRAMING_DEFECTS = frozenset({"truncated_record", "bad_content_length", "corrupt_
 #: A record's first line: WARC's version line, or an ARC header line (URL, which may hold spaces, IP address,
 #: date, MIME type, length; warcio splits it from the right).
 _RECORD_START = re.compile(rb"^(WARC/\d|\S.* \S+ (\d{8,}|null|-) \S+ -?\d+\s*$)")
-#: A record's first line anywhere in a stream (after a newline), to resynchronise on.
-_WARC_LINE = re.compile(rb"\nWARC/\d+\.\d+\r?\n")
-_ARC_LINE = re.compile(rb"\n\S[^\n]* \S+ (\d{8,}|null|-) \S+ -?\d+[ \t]*\r?\n")
+#: A record's first line anywhere in a stream, to resynchronise on: WARC's anywhere (after a record cut short the
+#: next one may start mid-line), ARC's after a newline (it has no marker of its own).
+_WARC_LINE = re.compile(rb"(?P<start>WARC/\d+\.\d+\r?\n)")
+_ARC_LINE = re.compile(rb"\n(?P<start>\S[^\n]* \S+ (\d{8,}|null|-) \S+ -?\d+[ \t]*\r?\n)")
+#: Headers a WARC record has once: twice means the header of a record cut short ran into the next record's.
+_ONCE = ("WARC-Type", "WARC-Record-ID", "Content-Length")
 _ARC_PREFIX = re.compile(rb"\S[^\n]* \S+ (\d{8,}|null|-) ")
 _WARC_TYPE = re.compile(rb"(?im)^WARC-Type:")
 _CONTENT_LENGTH = re.compile(rb"(?im)^Content-Length:[ \t]*\d+[ \t]*\r?$")
@@ -444,6 +447,11 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
     )
 
 
+def _headers_run_together(headers: Any) -> bool:
+    names = [name.lower() for name, _ in headers.headers]
+    return any(names.count(once.lower()) > 1 for once in _ONCE)
+
+
 def _length_defect(record: Any) -> str | None:
     """What is wrong with a WARC record's Content-Length header, or None."""
     if record.format != "warc":
@@ -480,10 +488,10 @@ class _Pass:
                     found = self._first_line()
                 except _NotGzip as exc:
                     yield ReadError(self.path, exc.offset, "unreadable_record", "bytes after a gzip member, not one")
-                    return self.scan_gzip(exc.offset + 1)
+                    return self._resync(exc.offset + 1)
                 if isinstance(found, ReadError):
                     yield found
-                    resumable = found.kind in ("corrupt_gzip", "unreadable_record")
+                    resumable = ":" not in found.kind  # (not a failed read of the file itself)
                     return self._resync(found.offset + 1) if resumable else None
                 if found is None:
                     return None
@@ -502,6 +510,9 @@ class _Pass:
             if src.failed:
                 yield ReadError(self.path, offset, "unreadable_record:" + src.failed.split(":")[0], src.failed[:300])
                 return None
+            if record.format == "warc" and _headers_run_together(record.rec_headers):
+                yield ReadError(self.path, offset, "truncated_record", "its header runs into the next record's")
+                return self._resync(offset + 1)
             self.fmt = self.fmt or record.format
             self.consumed += 1
             problem = _length_defect(record)
@@ -579,8 +590,8 @@ class _Pass:
         one, or stop where the file ends (cut in the blank lines or the gzip trailer after a whole block)."""
         if self.src.corrupt:
             return _End("corrupt_gzip", self.src.corrupt, self._resync_or_end(frame.offset + 1))
-        if self.src.cut:
-            end.next = _END
+        if self.src.cut:  # (the bytes of a member that follows a cut one inflate as its garbage: look for it)
+            end.next = self._resync_or_end(frame.offset + 1)
         return end
 
     def _finish_member(self, frame: _Frame, short: bool, stream: Any) -> _End:
@@ -589,7 +600,8 @@ class _Pass:
             if src.corrupt:
                 return _End("corrupt_gzip", src.corrupt, self._resync_or_end(frame.offset + 1))
             if src.cut:
-                return _End("truncated_record", f"the file ends {stream.limit} bytes before the record does", _END)
+                message = f"its gzip member ends {stream.limit} bytes before the record does, cut short"
+                return _End("truncated_record", message, self._resync_or_end(frame.offset + 1))
             return _End("bad_content_length", f"its gzip member ends {stream.limit} bytes before its block", _FOLLOW)
         while True:  # the rest of the member: a blank line or two
             try:
@@ -610,7 +622,7 @@ class _Pass:
     def _finish_plain(self, frame: _Frame, short: bool, stream: Any) -> _End:
         src = self.src
         if short:  # plain streams end only at the end of the file
-            resync = self.scan_plain(frame.offset + 1)
+            resync = self._resync(frame.offset + 1)
             if resync is None:
                 return _End("truncated_record", f"the file ends {stream.limit} bytes before the record does", _END)
             return _End("bad_content_length", "its block runs into the next record", resync)
@@ -638,50 +650,43 @@ class _Pass:
                 break
         if _RECORD_START.match(line):
             return _End(line=line, line_offset=at)
-        resync = self.scan_plain(frame.offset + 1)
+        resync = self._resync(frame.offset + 1)
         if resync is not None and resync < block_end:  # a record starts inside this one's block: a lying length
             return _End("bad_content_length", "its block runs into the next record", resync)
         junk = ReadError(self.path, at, "unreadable_record", f"not a record header: {line[:80]!r}")
         return _End(next=resync if resync is not None else _END, junk=junk)
 
     def _resync(self, start: int) -> int | None:
-        return self.scan_gzip(start) if self.src.gzip else self.scan_plain(start)
+        """The offset of the first record at or after `start`: a gzip member that inflates to a record header, or a
+        record header line, whichever comes first (a gzip file whose first bytes are damaged looks plain, and a
+        plain file may go on in gzip). Read in overlapping windows, until the first one that holds a record."""
+        lines = {"warc": [_WARC_LINE], "arc": [_ARC_LINE]}.get(self.fmt or "", [_WARC_LINE, _ARC_LINE])
+        pos = start - 1  # an ARC record starts after a newline: include the byte before `start`
+        while True:
+            window = _read_at(self.raw, pos, _SCAN_WINDOW)
+            if window is None:
+                return None
+            hits = [(m.start("start"), False) for p in lines for m in p.finditer(window)]
+            at = window.find(_GZIP_MEMBER)
+            while at >= 0:
+                hits.append((at, True))
+                at = window.find(_GZIP_MEMBER, at + 1)
+            for hit, member in sorted(hits):
+                if pos + hit < start:
+                    continue
+                if (
+                    _member_holds_record(window[hit : hit + 4096])
+                    if member
+                    else _looks_like_header(window[hit : hit + _HEADER_WINDOW], self.fmt)
+                ):
+                    return pos + hit
+            if len(window) < _SCAN_WINDOW:
+                return None
+            pos += len(window) - _BLOCK  # windows overlap by a block: headers that straddle two are found
 
     def _resync_or_end(self, start: int) -> int | str:
         found = self._resync(start)
         return _END if found is None else found
-
-    def scan_plain(self, start: int) -> int | None:
-        """The offset of the first record header line at or after `start` (at the start of a line)."""
-        patterns = {"warc": [_WARC_LINE], "arc": [_ARC_LINE]}.get(self.fmt or "", [_WARC_LINE, _ARC_LINE])
-        pos = start - 1  # a record starts after a newline: include the byte before `start`
-        while True:
-            window = _read_at(self.raw, pos, _SCAN_WINDOW)
-            if window is None:
-                return None
-            hits = [m.start() + 1 for p in patterns for m in p.finditer(window)]
-            for hit in sorted(hits):
-                if pos + hit >= start and _looks_like_header(window[hit : hit + _HEADER_WINDOW], self.fmt):
-                    return pos + hit
-            if len(window) < _SCAN_WINDOW:
-                return None
-            pos += len(window) - _BLOCK  # windows overlap by a block: lines that straddle two are found
-
-    def scan_gzip(self, start: int) -> int | None:
-        """The offset of the first gzip member at or after `start` that inflates to a record header."""
-        pos = start
-        while True:
-            window = _read_at(self.raw, pos, _SCAN_WINDOW)
-            if window is None:
-                return None
-            hit = window.find(_GZIP_MEMBER)
-            while hit >= 0:
-                if _member_holds_record(window[hit : hit + 4096]):
-                    return pos + hit
-                hit = window.find(_GZIP_MEMBER, hit + 1)
-            if len(window) < _SCAN_WINDOW:
-                return None
-            pos += len(window) - 2
 
 
 def _read_at(raw: BinaryIO, offset: int, size: int) -> bytes | None:
