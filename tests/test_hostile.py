@@ -300,3 +300,103 @@ def test_reader_errors_never_have_negative_offsets(tmp_path):
         items = list(iter_records(str(path)))
         assert all(i.offset >= 0 for i in items)
         assert [i.kind for i in items if isinstance(i, ReadError)] == ["bad_content_length"]
+
+
+# --- 6. outputs inside inputs ---------------------------------------------------------------------------------
+
+
+def test_outputs_that_are_or_hold_the_input_are_refused(tmp_path, monkeypatch):
+    from corpus.io.inputs import InputError
+    from corpus.jobs.run import run_stages
+
+    data = tmp_path / "crawl"
+    data.mkdir()
+    (data / "a.warc.gz").write_bytes(hostile.lying_length("0", True))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    for output, message in [
+        (data, "is the input"),
+        (tmp_path, "contains the input"),
+        ("/", "is the filesystem root"),
+        (tmp_path / "home", "is your home folder"),
+    ]:
+        with pytest.raises(InputError, match=message):  # before Spark starts
+            run_stages(load_config(None, [f"input={data}", f"output={output}"]))
+    with pytest.raises(InputError, match="is the input"):
+        run_stages(load_config(None, [f"input={data}/*.warc.gz", f"output={data}", "recipe=finepdfs"]))
+
+
+def test_the_outputs_own_files_are_never_inputs(tmp_path):
+    from corpus.io.inputs import expand_inputs
+
+    data = tmp_path / "crawl"
+    (data / "out" / "refetched").mkdir(parents=True)
+    (data / "a.warc.gz").write_bytes(b"x")
+    (data / "out" / "refetched" / "r.warc.gz").write_bytes(b"x")  # what the PDF recipe writes
+    assert expand_inputs([str(data)]) == [str(data / "a.warc.gz"), str(data / "out" / "refetched" / "r.warc.gz")]
+    assert expand_inputs([str(data)], exclude=str(data / "out")) == [str(data / "a.warc.gz")]
+
+
+# --- 9. failures that were loud in the wrong way ---------------------------------------------------------------
+
+
+def test_a_full_disk_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    from corpus.io import storage
+
+    target = tmp_path / "stats" / "stats.json"
+    storage.write_text(str(target), "old")
+
+    class Full:
+        def __init__(self, path, *args, **kwargs):
+            self.fh = open(path, *args, **kwargs)  # noqa: SIM115
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage, "open", Full, raising=False)
+    with pytest.raises(OSError):
+        storage.write_text(str(target), "new")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["stats.json"] and target.read_text() == "old"
+    assert storage.write_text(str(target), "old", if_changed=True) is False  # nothing to write: not even opened
+
+
+def test_storage_failures_are_one_line():
+    import errno
+
+    from corpus.jobs.session import local_master, storage_failure
+
+    assert storage_failure(OSError(errno.EROFS, "Read-only file system", "/data/out")) == (
+        "cannot write /data/out: Read-only file system"
+    )
+    java = RuntimeError(
+        "An error occurred while calling o73.parquet.\n: org.apache.spark.SparkException: [TASK_WRITE_FAILED] Task "
+        "failed while writing rows to file:/data/out/_tmp/extract-1. SQLSTATE: 58030\n\tat org.apache...\nCaused by: "
+        "java.io.IOException: No space left on device\n" + "\tat x.y(z.java:1)\n" * 500
+    )
+    line = storage_failure(java)
+    assert line.startswith("cannot write /data/out/_tmp/extract-1: No space left on device") and "\n" not in line
+    assert storage_failure(ValueError("a bug")) is None
+    assert local_master("local[*]", {}) == "local[*,4]" and local_master("local", {}) == "local[1,4]"
+    assert local_master("local[3]", {"spark.task.maxFailures": "2"}) == "local[3,2]"
+    assert local_master("local[3,1]", {}) == "local[3,1]" and local_master("spark://h:7077", {}) == "spark://h:7077"
+
+
+def test_verify_names_stages_that_did_not_finish(tmp_path):
+    import json
+
+    from corpus.audit import manifest
+
+    run = manifest.Run.new(load_config(None, ["stages=[extract, stats, report]"]), [])
+    run.stages["extract"] = {"outputs": {}}
+    (tmp_path / "manifest.json").write_text(json.dumps(run.to_json()))
+    assert manifest.verify(str(tmp_path)) == [
+        "stats: did not finish (the run stopped before it; rerun to complete the output)"
+    ]

@@ -112,8 +112,9 @@ def load_yaml(text: str, source: str) -> Any:
     """YAML text as Python values, within the bounds above; errors are one-line ConfigErrors naming `source`."""
     if len(text) > MAX_YAML_BYTES:
         raise ConfigError(f"{source}: larger than {MAX_YAML_BYTES} bytes; a config file is a few kilobytes")
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # (its reader already rejects unprintable characters)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -124,7 +125,8 @@ def load_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is not valid YAML: {' '.join(str(exc).split())}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _suggest(key: str, choices: typing.Iterable[str]) -> str:
