@@ -540,6 +540,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130  # run_stages said what finished and how to resume
+    except Exception as exc:  # a full disk or read-only storage: one line, not Spark's stack traces
+        from corpus.jobs.session import storage_failure
+
+        if (line := storage_failure(exc)) is None:
+            raise
+        print(f"corpus: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

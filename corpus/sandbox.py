@@ -16,7 +16,9 @@ in every worker, and it can neither tell how a worker died nor kill one without 
 - The zygote reaps a worker only when the parent asks ("end": SIGKILL to the worker's process group, which takes
   along whatever fn started, then waitpid), so a pid is never reused while the parent may name it, and the parent
   learns how the worker died.
-- Limits: wall clock (the parent reads with a deadline, then has the worker killed); address space (RLIMIT_AS: the
+- Limits: wall clock (the parent reads with a deadline, then has the worker killed); CPU time (RLIMIT_CPU, moved
+  before each call to the worker's CPU time so far plus `cpu_limit`, rounded up: the kernel stops a worker that
+  spins inside C code, which a signal handler in Python cannot); address space (RLIMIT_AS: the
   worker's size at fork plus `memory_limit`, as the preloaded modules already map an unknowable amount); recycling
   after `max_calls` calls or once the worker's RSS passes `max_rss` (MuPDF's caches grow). oom_score_adj is 1000
   in zygote and workers, so the kernel's OOM killer takes them before the parent.
@@ -62,6 +64,13 @@ class Timeout:
 
 
 @dataclass(frozen=True)
+class CpuLimit:
+    """The worker used up its CPU seconds (`cpu_limit`) and the kernel stopped it (SIGXCPU)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class MemoryLimit:
     """A MemoryError under the address-space limit, in fn or while the payload or result was moved. A C library
     that crashes on a failed allocation instead of reporting it shows as `Crashed` (SIGSEGV, SIGABRT)."""
@@ -82,7 +91,7 @@ class Failed:
     message: str
 
 
-Outcome = Ok | Timeout | MemoryLimit | Crashed | Failed
+Outcome = Ok | Timeout | CpuLimit | MemoryLimit | Crashed | Failed
 
 
 @dataclass
@@ -90,12 +99,19 @@ class Counters:
     calls: int = 0
     restarts: int = 0  # workers started after the first: recycling, timeouts, crashes, memory limits
     timeouts: int = 0
+    cpu_limits: int = 0
     crashes: int = 0
     memory_limits: int = 0
     failures: int = 0
 
 
-_COUNTED = {Timeout: "timeouts", Crashed: "crashes", MemoryLimit: "memory_limits", Failed: "failures"}
+_COUNTED = {
+    Timeout: "timeouts",
+    CpuLimit: "cpu_limits",
+    Crashed: "crashes",
+    MemoryLimit: "memory_limits",
+    Failed: "failures",
+}
 
 
 class SandboxError(RuntimeError):
@@ -138,7 +154,12 @@ def _statm(field: int) -> int:
         return int(f.read().split()[field]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _worker(sock: socket.socket, zygote: int, memory_limit: int | None) -> None:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _worker(sock: socket.socket, zygote: int, memory_limit: int | None, cpu_limit: float | None) -> None:
     """A forked child of the zygote: serve calls until the parent closes the socket."""
     ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG: die with the zygote
     if os.getppid() != zygote:  # it died before prctl took effect
@@ -149,11 +170,19 @@ def _worker(sock: socket.socket, zygote: int, memory_limit: int | None) -> None:
         limit = _statm(0) + memory_limit
         limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    if cpu_limit:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU's default action dumps core: not here
     while True:
         try:
             request = _read(sock)
         except (EOFError, OSError):
             return
+        if cpu_limit:  # this call's budget on top of what the worker used so far (whole seconds: the kernel's unit)
+            soft = int(_cpu_seconds() + cpu_limit) + 1
+            resource.setrlimit(
+                resource.RLIMIT_CPU, (soft if cpu_hard == resource.RLIM_INFINITY else min(soft, cpu_hard), cpu_hard)
+            )
         head, value = _call(*request)
         del request  # free the payload before the reply is built
         try:
@@ -175,7 +204,7 @@ def _call(head: bytes, body: bytes, raw: bool) -> tuple[tuple[str, Any], Any]:
         return ("failed", (type(e).__name__, str(e))), None
 
 
-def _zygote(fd: int, preload: list[str], memory_limit: int | None) -> None:
+def _zygote(fd: int, preload: list[str], memory_limit: int | None, cpu_limit: float | None = None) -> None:
     """The zygote's main: import the heavy modules once, then fork and reap workers as the parent asks."""
     ctrl = socket.socket(fileno=fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which then closes us
@@ -199,7 +228,7 @@ def _zygote(fd: int, preload: list[str], memory_limit: int | None) -> None:
         if op == "fork":
             zygote, pid = os.getpid(), os.fork()
             if pid == 0:
-                _run_worker(ctrl, fds[0], zygote, memory_limit)
+                _run_worker(ctrl, fds[0], zygote, memory_limit, cpu_limit)
             with contextlib.suppress(OSError):  # also here, so that no "end" can come before the worker's own
                 os.setpgid(pid, pid)
             workers.add(pid)
@@ -212,14 +241,16 @@ def _zygote(fd: int, preload: list[str], memory_limit: int | None) -> None:
         _end(pid)
 
 
-def _run_worker(ctrl: socket.socket, fd: int, zygote: int, memory_limit: int | None) -> NoReturn:
+def _run_worker(
+    ctrl: socket.socket, fd: int, zygote: int, memory_limit: int | None, cpu_limit: float | None
+) -> NoReturn:
     code = 0
     # Held open until os._exit: if the socket closed as the exception unwound, the parent would see the
     # connection drop and have the zygote SIGKILL us before we exit with _OUT_OF_MEMORY (a race seen under load).
     sock = socket.socket(fileno=fd)
     try:
         ctrl.close()
-        _worker(sock, zygote, memory_limit)
+        _worker(sock, zygote, memory_limit, cpu_limit)
     except MemoryError:
         code = _OUT_OF_MEMORY
     except BaseException:
@@ -239,7 +270,7 @@ def _end(pid: int) -> int | None:
         return None
 
 
-def _ended(status: int | None) -> MemoryLimit | Crashed:
+def _ended(status: int | None, cpu_limit: float | None = None) -> CpuLimit | MemoryLimit | Crashed:
     """The outcome of a call whose worker died; `status` is its wait status, None if the zygote died too."""
     if status is None:
         return Crashed(None, None, "worker lost with its zygote")
@@ -248,6 +279,8 @@ def _ended(status: int | None) -> MemoryLimit | Crashed:
         return MemoryLimit("MemoryError outside fn (receiving the payload or sending the result)")
     if code >= 0:
         return Crashed(None, code, f"exit code {code}")
+    if -code == signal.SIGXCPU and cpu_limit:
+        return CpuLimit(cpu_limit)
     try:
         name = signal.Signals(-code).name
     except ValueError:  # a real-time signal
@@ -263,7 +296,8 @@ class Sandbox:
     """Runs ``fn(payload, **kwargs)`` in a disposable worker process; see the module docstring.
 
     `fn` must be a picklable top-level function of an importable module (not ``__main__``), which the zygote
-    preloads along with `preload`. `timeout`: wall-clock seconds per call; `memory_limit`: bytes of address space a
+    preloads along with `preload`. `timeout`: wall-clock seconds per call; `cpu_limit`: CPU seconds per call (None:
+    no limit beyond the wall clock); `memory_limit`: bytes of address space a
     worker may add to what it starts with; `max_calls`, `max_rss` (bytes): when to replace a worker. None: no limit.
     """
 
@@ -273,13 +307,14 @@ class Sandbox:
         *,
         timeout: float = 60.0,
         memory_limit: int | None = 4 << 30,
+        cpu_limit: float | None = None,
         max_calls: int | None = 1000,
         max_rss: int | None = 1 << 30,
         preload: Sequence[str] = (),
         start_timeout: float = 120.0,
     ) -> None:
         pickle.dumps(fn)  # fail here, not in every call
-        self.fn, self.timeout, self.memory_limit = fn, timeout, memory_limit
+        self.fn, self.timeout, self.memory_limit, self.cpu_limit = fn, timeout, memory_limit, cpu_limit
         self.max_calls, self.max_rss, self.start_timeout = max_calls, max_rss, start_timeout
         self.preload = [*preload, *([fn.__module__] if fn.__module__ not in ("__main__", None) else [])]
         self.counters = Counters()
@@ -307,7 +342,8 @@ class Sandbox:
         self._ctrl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             config = {"path": [str(p) for p in sys.path], "fd": theirs.fileno(), "preload": self.preload}
-            argv = [sys.executable, "-c", _BOOT, json.dumps({**config, "memory_limit": self.memory_limit})]
+            limits = {"memory_limit": self.memory_limit, "cpu_limit": self.cpu_limit}
+            argv = [sys.executable, "-c", _BOOT, json.dumps({**config, **limits})]
             self._zygote = subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         self._ctrl.settimeout(self.start_timeout)
         try:
@@ -338,6 +374,11 @@ class Sandbox:
             setattr(self.counters, counter, getattr(self.counters, counter) + 1)
         return outcome
 
+    def recycle(self) -> None:
+        """End the current worker (if any): the next call starts a fresh one, with none of this one's state."""
+        if self._conn is not None:
+            self._end_worker()
+
     def close(self) -> None:
         """End the worker and the zygote; both are reaped when this returns."""
         if self._conn is not None:
@@ -358,7 +399,7 @@ class Sandbox:
             self._end_worker()
             return Timeout(self.timeout), 0
         except (OSError, EOFError):
-            return _ended(self._end_worker()), 0
+            return _ended(self._end_worker(), self.cpu_limit), 0
         self._worker_calls += 1
         status, detail, rss = pickle.loads(head)
         if status != "ok":

@@ -22,19 +22,20 @@ from corpus.config import STAGES as STAGE_NAMES
 from corpus.config import Config, ConfigError, load_config
 from corpus.io import remote, storage
 from corpus.io.documents import check_inputs
-from corpus.io.inputs import InputError, expand_inputs, expand_parquet
+from corpus.io.inputs import InputError, expand_inputs, expand_parquet, refuse_output
 from corpus.jobs.common import log
 from corpus.jobs.progress import Progress
-from corpus.jobs.session import hadoop_has_filesystem, ship_user_modules, spark_session, ui_url
+from corpus.jobs.session import hadoop_has_filesystem, ship_user_modules, spark_session, storage_failure, ui_url
 from corpus.jobs.stages import STAGES
 
 REPORT = "report.html"
 
 
-def resolve_inputs(config: Config) -> list[str]:
+def resolve_inputs(config: Config, exclude: str | None = None) -> list[str]:
+    """The input WARC files; none from under `exclude` (the output)."""
     if not config.input:
         raise ConfigError("input: no input given; pass input=PATH (files, folders, globs or URLs; comma-separated)")
-    inputs = expand_inputs(config.input, config.storage, config.input_format)
+    inputs = expand_inputs(config.input, config.storage, config.input_format, exclude=exclude)
     inputs = inputs[: config.limit] if config.limit else inputs
     check_inputs(inputs, config.input_format)
     return inputs
@@ -66,7 +67,8 @@ def run_stages(config: Config, spark: SparkSession | None = None) -> Run:
     remote.use(config.storage)
     target = storage.absolute(config.output)
     reads_warcs = "extract" in config.stages or "refetch" in config.stages
-    extract_inputs = resolve_inputs(config) if reads_warcs else None  # before Spark: fail fast
+    refuse_output(target, config.input if reads_warcs else [])  # not /, ~, or a folder holding the input
+    extract_inputs = resolve_inputs(config, exclude=target) if reads_warcs else None  # before Spark: fail fast
     existing = check_output(target, config, extract_inputs)
     if _run_inputs(config, existing, extract_inputs) is not None and extract_inputs is None:
         check_parquet_input(config)  # a later stage alone over the user's own Parquet
@@ -126,20 +128,29 @@ def quiet_interrupt(spark: SparkSession) -> Iterator[None]:
 
 
 def _run_loop(spark: SparkSession, config: Config, run: Run, output: str, target: str) -> None:
+    writable = False
     for name in config.stages:
         stage = STAGES[name]
         inputs = stage.inputs(run, output, config)
         if stage.settings is not None:
             fingerprint = manifest.fingerprint(name, stage.settings(config), _describe_inputs(inputs, output))
             run.fingerprints[name] = fingerprint
-            if manifest.stage_is_current(run, output, name, fingerprint):
-                log(f"{name}: up to date (same settings and inputs), skipped")
-                continue
+            if run.stages.get(name, {}).get("fingerprint") == fingerprint:
+                # same settings and inputs: skip it if its shards are as it wrote them (output_options.check_shards)
+                stale = manifest.stale_shard(run, output, name, config.output_options.check_shards)
+                if stale is None:
+                    log(f"{name}: up to date (same settings and inputs), skipped")
+                    continue
+                log(f"{name}: {stale}; redoing the stage")
+            if not writable:  # before the first write: read-only storage fails here, in one line, not in Spark
+                storage.check_writable(output)
+                writable = True
             manifest.drop_stages(run, output, [name, *stage.downstream])
             storage.remove(storage.join(output, REPORT))  # it shows what is being redone: stale until rendered
         if stage.reads_parquet and not inputs:
             log(f"{name}: nothing to do (no documents)")
-            manifest.record_stage(run, output, name, manifest.now(), {})
+            if stage.settings is not None:  # recorded as done, so that verify sees the run complete
+                manifest.record_stage(run, output, name, manifest.now(), {})
         elif stage.reads_parquet and (unreadable := [f for f in inputs if not hadoop_has_filesystem(spark, f)][:1]):
             raise ConfigError(
                 f"input: Spark cannot read {unreadable[0]}: it has no Hadoop filesystem for that scheme (the pip "
@@ -290,4 +301,9 @@ def submit_main(stage: str, argv: list[str] | None = None) -> int:
     except (InputError, AssetError) as exc:
         print(f"corpus: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a full disk or read-only storage: one line, not Spark's stack traces
+        if (line := storage_failure(exc)) is None:
+            raise
+        print(f"corpus: {line}", file=sys.stderr)
+        return 1
     return 0

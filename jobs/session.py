@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -26,6 +29,22 @@ DEFAULTS = {
 }
 
 
+#: Task attempts in local mode (a cluster's default): local mode otherwise gives up at the first failure, so one
+#: Python worker killed by the OOM killer would abort the run. `spark.task.maxFailures` overrides it.
+LOCAL_MAX_FAILURES = 4
+_LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)\])?")
+#: Where this run's Spark log goes (warnings and errors with their stack traces; the console gets one line each).
+spark_log: str | None = None
+
+
+def local_master(master: str, conf: dict[str, str]) -> str:
+    """`local[N]` -> `local[N,F]`, F task attempts (`spark.task.maxFailures`, which local mode ignores, or 4)."""
+    m = _LOCAL_MASTER.fullmatch(master.strip())
+    if m is None:
+        return master  # a cluster, local-cluster[...], or local[N,F] already
+    return f"local[{m.group(2) or 1},{conf.get('spark.task.maxFailures', LOCAL_MAX_FAILURES)}]"
+
+
 def under_spark_submit() -> bool:
     """True when spark-submit launched this driver (it then owns the master URL and the submit options)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
@@ -43,8 +62,15 @@ def spark_session(config: Config) -> SparkSession:
     # Our own progress line (jobs/progress.py) replaces Spark's console bar, which would interleave with it.
     settings.setdefault("spark.ui.showConsoleProgress", "false")
     log4j = Path(corpus.__file__).resolve().parent / "data" / "log4j2.properties"
-    if log4j.exists():
-        settings.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+    if log4j.exists() and "spark.driver.extraJavaOptions" not in settings:
+        global spark_log
+        from corpus.assets import cache_dir
+
+        logs = cache_dir() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        spark_log = str(logs / f"spark-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+        options = f"-Dlog4j2.configurationFile=file:{log4j} -Dcorpus.spark.log={spark_log}"
+        settings["spark.driver.extraJavaOptions"] = options
     builder = SparkSession.builder
     if under_spark_submit():
         from pyspark import SparkConf
@@ -54,7 +80,7 @@ def spark_session(config: Config) -> SparkSession:
     else:
         if config.spark.master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode stays on loopback
-        builder = builder.master(config.spark.master).appName(config.spark.app_name)
+        builder = builder.master(local_master(config.spark.master, settings)).appName(config.spark.app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -86,6 +112,27 @@ def hadoop_has_filesystem(spark: SparkSession, url: str) -> bool:
     except Exception:  # py4j wraps Hadoop's UnsupportedFileSystemException
         return False
     return True
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+_WRITE_CAUSES = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded")
+_WRITTEN_PATH = re.compile(r"(?:file:|\bto |\bwriting )(/[^\s,;]*[^\s,;.])")
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """One line for a failure to write the output (a full disk, read-only storage, no permission), raised by Python
+    or from inside Spark; None for any other failure."""
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot write{where}: {exc.strerror}"
+    text = str(exc)
+    cause = next((c for c in _WRITE_CAUSES if c in text), None)
+    if cause is None:
+        return None
+    m = _WRITTEN_PATH.search(text)
+    where = f" {m.group(1)}" if m else " the output"
+    log = f" (Spark's log: {spark_log})" if spark_log else ""
+    return f"cannot write{where}: {cause}{log}"
 
 
 def ship_user_modules(spark: SparkSession, config: Config) -> list[str]:

@@ -32,7 +32,7 @@ from warcio.archiveiterator import ArchiveIterator
 from corpus.config import parse_networks
 from corpus.io.warc import WarcRecord, iter_records
 from corpus.refetch import RefetchSettings, address_allowed, is_public_address, refetch, refetch_to_warc, write_warc
-from corpus.refetch.politeness import _parse_retry_after, _parse_target
+from corpus.refetch.politeness import _parse_retry_after, _parse_target, normalise_host
 from corpus.refetch.results import (
     BLOCKED_ADDRESS,
     ERROR,
@@ -378,7 +378,7 @@ REFUSED = [
     "127.0.0.1", "127.0.0.2", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
     "224.0.0.1", "240.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1", "::1", "::", "fe80::1", "fc00::1",
     "fd00:ec2::254", "ff02::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:127.0.0.1",
-    "2002:a00:1::1", "2002:a9fe:a9fe::1", "64:ff9b::a00:1",
+    "2002:a00:1::1", "2002:a9fe:a9fe::1", "64:ff9b::a00:1", "fec0::1", "feff:ffff::1",
 ]  # fmt: skip
 PUBLIC = ["8.8.8.8", "93.184.215.14", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1", "64:ff9b::808:808"]
 
@@ -392,6 +392,29 @@ def test_internal_addresses_are_refused(address):
 @pytest.mark.parametrize("address", PUBLIC)
 def test_public_addresses_are_allowed(address):
     assert is_public_address(ip_address(address))
+
+
+@pytest.mark.parametrize(
+    ("host", "normal"),
+    [
+        ("%31%30.0.0.1", "10.0.0.1"), ("0x7f.1", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"), ("2130706433", "127.0.0.1"),
+        ("127.1", "127.0.0.1"), ("0x", "0.0.0.0"), ("ExAmple.com", "example.com"), ("bücher.de", "xn--bcher-kva.de"),
+        ("fec0::1", "fec0::1"), ("999.1.1.1", ""), ("1.2.3.4.5", ""), ("08.1.1.1", ""), ("a%2fb", ""), ("%zz", ""),
+        ("b%FCcher.de", ""),
+    ],
+)  # fmt: skip
+def test_hosts_are_normalised_before_the_address_check(host, normal):
+    assert normalise_host(host) == normal
+
+
+def test_a_percent_encoded_host_never_reaches_the_resolver(monkeypatch):
+    from corpus.refetch import fetch as fetch_module
+
+    asked: list[str] = []
+    monkeypatch.setattr(fetch_module, "_getaddrinfo", lambda host, *a: asked.append(host) or [ip_address("8.8.8.8")])
+    settings = RefetchSettings(retries=0, per_host_delay=0)
+    [result] = fetch(settings, "http://%31%30.0.0.1/x.pdf")
+    assert result.outcome == BLOCKED_ADDRESS and "10.0.0.1" in result.detail and asked == []
 
 
 def test_allowed_networks_are_exact():
@@ -559,6 +582,9 @@ def _internal_targets(listener_port: int) -> list[str]:
         f"http://[::1]:{listener_port}/x.pdf",
         f"http://[::ffff:127.0.0.2]:{listener_port}/x.pdf",
         f"http://2130706434:{listener_port}/x.pdf",  # 127.0.0.2 written as one decimal number
+        f"http://%31%32%37.0.0.2:{listener_port}/x.pdf",  # percent-encoded
+        f"http://0x7f.0.0.2:{listener_port}/x.pdf",  # hex
+        "http://%31%30.0.0.1/x.pdf",
         f"http://internal.test:{listener_port}/x.pdf",  # hosts override -> 127.0.0.2
         "http://metadata.test/latest/meta-data/",  # hosts override -> 169.254.169.254
     ]

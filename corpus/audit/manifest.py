@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
+from corpus.assets import is_url
 from corpus.audit.lineage import lineage
 from corpus.config import Config
 from corpus.io import storage
@@ -126,19 +127,37 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def stage_is_current(run: Run, output: str, stage: str, stage_fingerprint: str) -> bool:
-    """The stage finished with this fingerprint and its files are still there (same sizes): rerunning it would
-    write the same output, so it can be skipped."""
+#: `output_options.check_shards=auto` hashes the shards of a skipped stage when they are local and total at most this.
+CHEAP_TO_HASH = 4 << 30
+
+
+def stale_shard(run: Run, output: str, stage: str, check: str = "size") -> str | None:
+    """The first shard of finished `stage` that is not as the manifest recorded it (missing, another size, or with
+    `check` "sha256", or "auto" for local shards up to CHEAP_TO_HASH bytes in all, other content), or None."""
+    info = run.stages.get(stage) or {}
+    root = storage.absolute(output)
+    shards = [shard for shards in info.get("outputs", {}).values() for shard in shards]
+    for shard in shards:
+        url = storage.join(root, shard["path"])
+        if not storage.exists(url):
+            return f"{shard['path']} is missing"
+        if storage.size(url) != shard["bytes"]:
+            return f"{shard['path']} has changed size since it was written"
+    total = sum(shard["bytes"] for shard in shards)
+    if check == "sha256" or (check == "auto" and not is_url(root) and total <= CHEAP_TO_HASH):
+        for shard in shards:
+            if storage.describe_file(storage.join(root, shard["path"]), root).sha256 != shard["sha256"]:
+                return f"{shard['path']} has changed since it was written (sha256)"
+    return None
+
+
+def stage_is_current(run: Run, output: str, stage: str, stage_fingerprint: str, check: str = "size") -> bool:
+    """The stage finished with this fingerprint and its files are still as it wrote them (`stale_shard`):
+    rerunning it would write the same output, so it can be skipped."""
     info = run.stages.get(stage)
     if not info or info.get("fingerprint") != stage_fingerprint:
         return False
-    root = storage.absolute(output)
-    for shards in info.get("outputs", {}).values():
-        for shard in shards:
-            url = storage.join(root, shard["path"])
-            if not storage.exists(url) or storage.size(url) != shard["bytes"]:
-                return False
-    return True
+    return stale_shard(run, output, stage, check) is None
 
 
 def write(run: Run, output: str) -> None:
@@ -184,6 +203,9 @@ def verify(output: str) -> list[str]:
     problems = [f"{stage}: pending (not finished: rerun the command to complete it)" for stage in run.pending()]
     if not run.stages and not problems:
         problems.append("the manifest lists no finished stage")
+    for stage in run.config.get("stages", []):
+        if stage not in run.stages and stage != "report":  # (report.html has no entry: it is rendered from the rest)
+            problems.append(f"{stage}: did not finish (the run stopped before it; rerun to complete the output)")
     root = storage.absolute(output)
     listed: set[str] = set()
     folders: set[str] = set()

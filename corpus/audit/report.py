@@ -550,7 +550,7 @@ def write_report(
     page = render(
         stats, run, dedup, tokens, load_json(output, "stats", "refetch.json"), profile, drift, output, baseline
     )
-    storage.write_text(path, page)
+    storage.write_text(path, page, if_changed=True)
     return path
 
 

@@ -4,6 +4,11 @@ Defaults live in the dataclasses of `corpus.config.settings` and in the filters'
 values), so a config file only says what differs; conf/fineweb.yaml spells the recipe out for readers. Every key
 is checked: a typo or a value of the wrong type stops the run before Spark starts, with a message that names the
 key.
+
+YAML is read with bounds, so that a hostile file fails in milliseconds with one line instead of eating memory
+for minutes: at most MAX_YAML_BYTES per file, MAX_YAML_DEPTH levels of nesting, MAX_YAML_VALUES values once
+aliases are expanded (a "billion laughs" expands a few hundred bytes a billion times), no alias inside itself,
+and at most MAX_BASE_FILES files chained by `base:`. Values shown in messages are cut short.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import dataclasses
 import difflib
 import inspect
 import os
+import reprlib
 import types
 import typing
 from typing import Any
@@ -27,6 +33,7 @@ from corpus.config.settings import (
     EMBEDDING_HEADS,
     PARQUET_CODECS,
     RECIPES,
+    SHARD_CHECKS,
     STAGES,
     ClassifierModelSettings,
     Config,
@@ -39,6 +46,93 @@ from corpus.minhash import MinhashParams
 
 class ConfigError(ValueError):
     """A configuration problem, phrased for the user (it names the offending key)."""
+
+
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 64
+MAX_YAML_VALUES = 100_000
+MAX_BASE_FILES = 16
+
+_shown = reprlib.Repr()
+_shown.maxstring = _shown.maxother = 80
+_shown.maxlist = _shown.maxtuple = _shown.maxdict = _shown.maxset = 6
+_shown.maxlevel = 3
+
+
+def _show(value: Any) -> str:
+    """`repr(value)`, cut short (a value can be huge, or contain itself)."""
+    return _shown.repr(value)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with nesting bounded while composing (its composer recurses)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"nesting deeper than {MAX_YAML_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the values of the tree `root` stands for, each alias expanded, without expanding it (sizes of shared
+    nodes are memoized); refuse cycles and trees over MAX_YAML_VALUES values or MAX_YAML_DEPTH levels."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # an explicit stack: chains of aliases are deeper than Python's recursion limit
+        node, done = stack.pop()
+        key = id(node)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            height[key] = 1 + max((height[id(c)] for c in children), default=0)
+            if size[key] > MAX_YAML_VALUES:
+                raise ConfigError(f"aliases expand to more than {MAX_YAML_VALUES} values (a YAML bomb?)")
+            if height[key] > MAX_YAML_DEPTH:
+                raise ConfigError(f"aliases nest deeper than {MAX_YAML_DEPTH} levels")
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ConfigError("an alias refers to a value that contains it")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in size)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """YAML text as Python values, within the bounds above; errors are one-line ConfigErrors naming `source`."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_YAML_BYTES} bytes; a config file is a few kilobytes")
+    loader = None
+    try:
+        loader = _BoundedLoader(text)  # (its reader already rejects unprintable characters)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {' '.join(str(exc).split())}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def _suggest(key: str, choices: typing.Iterable[str]) -> str:
@@ -66,8 +160,10 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
         if _wants_string(tp) and raw.strip() not in ("", "null", "~"):
             return raw
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+            value = load_yaml(raw, key) if raw.strip() else None
+        except ConfigError as exc:
+            if "is not valid YAML" not in str(exc):
+                raise
             value = raw
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -82,39 +178,39 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
                 return _check_value(key, value, arg)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {_show(value)}")
     if tp is Any:
         return value
     if origin is list:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
+            raise ConfigError(f"{key}: expected a list, got {_show(value)}")
         return [_check_value(f"{key}[{i}]", v, args[0] if args else Any) for i, v in enumerate(value)]
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
+            raise ConfigError(f"{key}: expected a list, got {_show(value)}")
         return tuple(value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{key}: expected a mapping, got {_show(value)}")
         return {k: _check_value(f"{key}.{k}", v, args[1] if args else Any) for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        raise ConfigError(f"{key}: expected true or false, got {_show(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        raise ConfigError(f"{key}: expected an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+        raise ConfigError(f"{key}: expected a number, got {_show(value)}")
     if tp is str:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
+        raise ConfigError(f"{key}: expected a string, got {_show(value)}")
     return value
 
 
@@ -122,7 +218,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_show(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -130,7 +226,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         if key not in names:
             close = difflib.get_close_matches(str(key), list(names), n=1)
             hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown key {prefix + str(key)!r}{hint}")
+            raise ConfigError(f"unknown key {_show(prefix + str(key))}{hint}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value, f"{prefix}{key}.")
@@ -157,16 +253,21 @@ def read_yaml(path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     path = os.path.abspath(path)
     if path in _seen:
         raise ConfigError(f"{path}: `base` includes itself")
+    if len(_seen) >= MAX_BASE_FILES:
+        raise ConfigError(f"{path}: more than {MAX_BASE_FILES} files chained by `base`")
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            text = fh.read(MAX_YAML_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be read: {' '.join(str(exc).split())}") from None
+    data = load_yaml(text, path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     base = data.pop("base", None)
+    if base and not isinstance(base, str):
+        raise ConfigError(f"{path}: base: expected a file name, got {_show(base)}")
     if base:
         data = _merge(read_yaml(os.path.join(os.path.dirname(path), str(base)), (*_seen, path)), data)
     return data
@@ -208,7 +309,7 @@ def _validate_filters(filters: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 f"your own: filters.{name}.class=my_package.my_module:MyFilter)"
             )
         if not isinstance(params, dict):
-            raise ConfigError(f"filters.{name}: expected a mapping of parameters, got {params!r}")
+            raise ConfigError(f"filters.{name}: expected a mapping of parameters, got {_show(params)}")
         try:
             cls = filter_class(name, params)
         except ValueError as exc:
@@ -329,7 +430,12 @@ def validate(config: Config) -> Config:
         )
     for protocol, options in st.options.items():
         if not isinstance(options, dict):
-            raise ConfigError(f"storage.options.{protocol}: expected a mapping of fsspec options, got {options!r}")
+            raise ConfigError(f"storage.options.{protocol}: expected a mapping of fsspec options, got {_show(options)}")
+    if config.output_options.check_shards not in SHARD_CHECKS:
+        raise ConfigError(
+            f"output_options.check_shards: expected one of {', '.join(SHARD_CHECKS)}, "
+            f"got {_show(config.output_options.check_shards)}"
+        )
     if config.dedup.scope not in DEDUP_SCOPES:
         raise ConfigError(f"dedup.scope: expected one of {', '.join(DEDUP_SCOPES)}, got {config.dedup.scope!r}")
     if config.tokenize.shard_tokens <= 0 or config.tokenize.row_group_tokens <= 0:

@@ -260,6 +260,10 @@ class RefetchSettings:
         parse_hosts(self.hosts)
 
 
+#: How a rerun checks the shards of the stages it skips (`output_options.check_shards`).
+SHARD_CHECKS = ("size", "sha256", "auto")
+
+
 #: Parquet codecs Spark writes (spark.sql.parquet.compression.codec).
 PARQUET_CODECS = ("zstd", "snappy", "gzip", "lz4", "lz4_raw", "brotli", "none", "uncompressed")
 
@@ -386,6 +390,10 @@ class OutputSettings:
     compression: str = "zstd"
     #: Rows per Arrow batch handed from the Python workers to Spark's writer.
     batch_rows: int = 256
+    #: How a rerun checks the shards of a stage it would skip (a stage whose shards do not match is redone):
+    #: "size"; "sha256" (reads every shard); "auto": sha256 when the shards are local and total at most 4 GiB
+    #: per stage, else size.
+    check_shards: str = "auto"
 
 
 @dataclass

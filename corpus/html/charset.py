@@ -5,7 +5,9 @@ and never drop: a byte-order mark, then the HTTP header's charset, then the page
 UTF-8, then statistical detection, and as a last resort the best candidate decoded with replacement characters
 (counted in the ``charset`` column as ``.../replaced``). A declared single-byte charset (latin-1, cp1252, ...)
 decodes any bytes without error, so when such a declaration meets bytes that are valid multi-byte UTF-8 we take
-UTF-8: that lie is common on the web and costs readers mojibake otherwise.
+UTF-8: that lie is common on the web and costs readers mojibake otherwise. UTF-16 without a byte-order mark
+behind any label is recognised by its NUL bytes (every other byte of Latin text; a NUL is valid UTF-8, so the
+label would otherwise "work" and give text that extracts to nothing): `source` is then ``nul``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ META_SCAN_BYTES = 4096
 class Decoded:
     text: str
     charset: str  # Python codec name
-    source: str  # bom | http | meta | utf8 | detected | replaced
+    source: str  # bom | nul | http | meta | utf8 | detected | replaced
 
     @property
     def label(self) -> str:
@@ -103,10 +105,27 @@ def detect(payload: bytes) -> str | None:
     return min((normalize_label(e) for e in tied), key=lambda c: rank.get(c, len(rank)), default=None)  # type: ignore[arg-type]
 
 
+def utf16_by_nul_bytes(payload: bytes) -> str | None:
+    """ "utf-16-le" or "utf-16-be" when NUL bytes fill the odd (or even) positions of the first 4 KiB, as they do in
+    UTF-16 text that is mostly Latin script (markup always is); None otherwise, and at once without NUL bytes."""
+    head = payload[:4096]
+    if b"\x00" not in head or len(head) < 64:
+        return None
+    pairs = len(head) // 2
+    even, odd = head[0 : 2 * pairs : 2].count(0), head[1 : 2 * pairs : 2].count(0)
+    if odd >= 0.3 * pairs and even <= 0.02 * pairs:
+        return "utf-16-le"
+    if even >= 0.3 * pairs and odd <= 0.02 * pairs:
+        return "utf-16-be"
+    return None
+
+
 def decode_html(payload: bytes, content_type: str | None = None) -> Decoded:
     for bom, codec in _BOMS:
         if payload.startswith(bom):
             return Decoded(payload[len(bom) :].decode(codec, "replace"), codec, "bom")
+    if (wide := utf16_by_nul_bytes(payload)) is not None:
+        return Decoded(payload.decode(wide, "replace"), wide, "nul")
 
     candidates: list[tuple[str, str]] = []
     for source, label in (("http", header_charset(content_type)), ("meta", meta_charset(payload))):

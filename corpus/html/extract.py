@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
+from typing import Any
 
 from corpus.html.limits import cpu_budget
 
@@ -73,3 +74,16 @@ class HtmlExtractor:
             return None
         text = clean_text(text)
         return text if text.strip() else None
+
+
+_extractors: dict[tuple, HtmlExtractor] = {}
+
+
+def extract_html(html: str, **options: Any) -> str | None:
+    """`HtmlExtractor(**options).extract(html)` with one extractor per set of options in this process: the function
+    a sandboxed worker runs (corpus.sandbox; a fresh worker per input file keeps `deduplicate` per file)."""
+    key = tuple(sorted(options.items()))
+    extractor = _extractors.get(key)
+    if extractor is None:
+        extractor = _extractors[key] = HtmlExtractor(**options)
+    return extractor.extract(html)

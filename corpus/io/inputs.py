@@ -30,6 +30,43 @@ class InputError(ValueError):
     """An input specification matched nothing or could not be listed."""
 
 
+def _under(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or inside it (local paths compared after resolving symbolic links)."""
+    if not is_url(path) and not is_url(folder):
+        path, folder = os.path.realpath(path), os.path.realpath(folder)
+    path, folder = path.rstrip("/") + "/", folder.rstrip("/") + "/"
+    return path.startswith(folder)
+
+
+def _spec_root(spec: str) -> str:
+    """The folder or file an input spec names, up to its first glob character."""
+    path = spec if is_url(spec) else os.path.abspath(os.path.expanduser(spec.removeprefix("file://")))
+    match = _GLOB_CHARS.search(path)
+    if match:
+        path = path[: match.start()].rsplit("/", 1)[0] or "/"
+    return path
+
+
+def refuse_output(output: str, specs: list[str]) -> None:
+    """Raise InputError when `output` is the filesystem root or the home folder, or equals or contains one of the
+    inputs `specs` (a rerun would read its own output, or the run would write into the data it reads). An output
+    inside an input folder is fine: its files are never listed as inputs (`expand_inputs(..., exclude=)`)."""
+    local = not is_url(output)
+    resolved = os.path.realpath(output) if local else output.rstrip("/")
+    if local and resolved in ("/", os.path.realpath(os.path.expanduser("~"))):
+        raise InputError(f"output {output!r} is {'the filesystem root' if resolved == '/' else 'your home folder'}; "
+                         "give the run a folder of its own")  # fmt: skip
+    for spec in specs:
+        if crawl_listing_url(spec, COMMONCRAWL_URL) is not None:
+            continue  # a crawl id
+        if is_url(spec) != (not local) or (is_url(spec) and spec.split("://")[0] != output.split("://")[0]):
+            continue  # another filesystem
+        root = _spec_root(spec)
+        if _under(root, output):
+            what = "is" if root.rstrip("/") == output.rstrip("/") else "contains"
+            raise InputError(f"output {output!r} {what} the input {spec!r}; write the output to a folder of its own")
+
+
 def _list_url(spec: str, input_format: str) -> list[str]:
     import fsspec
 
@@ -64,10 +101,13 @@ def _list_local(spec: str, input_format: str) -> list[str]:
     return [os.path.abspath(p) for p in found]
 
 
-def expand_inputs(specs: list[str], storage: StorageOptions | None = None, input_format: str = "auto") -> list[str]:
+def expand_inputs(
+    specs: list[str], storage: StorageOptions | None = None, input_format: str = "auto", exclude: str | None = None
+) -> list[str]:
     """Paths, globs, directories, URLs and Common Crawl ids -> a sorted, de-duplicated list of files (sorted, so
     that shard numbers are stable across runs). `storage` says where crawl ids are listed (the config's
-    `storage` section; default: Common Crawl's HTTPS listing of WARC files)."""
+    `storage` section; default: Common Crawl's HTTPS listing of WARC files). Files under folder `exclude` (the
+    run's output, when it lies inside an input folder) are left out."""
     crawls_url = storage.commoncrawl_url if storage else COMMONCRAWL_URL
     listing_kind = storage.commoncrawl_listing if storage else "warc"
     files: set[str] = set()
@@ -83,6 +123,8 @@ def expand_inputs(specs: list[str], storage: StorageOptions | None = None, input
                 ) from None
         else:
             found = _list_url(spec, input_format) if is_url(spec) else _list_local(spec, input_format)
+        if exclude is not None:
+            found = [f for f in found if not _under(f, exclude)]
         if not found:
             kinds = "WARC/ARC" if input_format == "warc" else "JSONL/Parquet" if input_format != "auto" else "WARC/ARC"
             raise InputError(f"input {spec!r} matches no {kinds} file")

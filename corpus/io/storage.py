@@ -6,6 +6,7 @@ verify) or inside tasks (digests of large shards).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import posixpath
@@ -92,17 +93,45 @@ def read_text(url: str) -> str:
         return fh.read()
 
 
-def write_text(url: str, text: str) -> None:
-    """Write `text` so that readers see the old file or the new one, never a partial one."""
+def write_text(url: str, text: str, if_changed: bool = False) -> bool:
+    """Write `text` so that readers see the old file or the new one, never a partial one (a failed write, a full
+    disk say, leaves no temporary file behind). With `if_changed`, a file that already holds `text` is left
+    alone, so that a run with nothing new to say works on read-only storage. Returns whether it wrote."""
     fs, path = filesystem(url)
+    if if_changed and fs.exists(path):
+        with fs.open(path, "rb") as fh:
+            if fh.read() == text.encode("utf-8"):
+                return False
     if is_url(url):
         fs.pipe_file(path, text.encode("utf-8"))  # object stores publish a PUT atomically
-        return
+        return True
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return True
+
+
+def check_writable(url: str) -> None:
+    """Raise OSError (naming the folder) unless files can be created in folder `url` (a local one; object
+    stores are checked by their first write)."""
+    if is_url(url):
+        return
+    path = absolute(url)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-check-{os.getpid()}")
+        with open(probe, "wb") as fh:
+            fh.write(b"x")
+        os.remove(probe)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,12 @@ _OCR_FAILURES = {Timeout: "timeout", MemoryLimit: "memory_limit", Crashed: "cras
 MIN_PAGE_LETTERS = 50
 #: At most this many pages vote on a document's language (evenly spread over the document).
 LID_PAGES = 32
+#: Records the reader found cut short: refetched, with these reasons (`truncated:<reason>`).
+REFETCHED_DEFECTS = {
+    "truncated_record": "record_cut",
+    "truncated_payload": "short_payload",
+    "truncated_chunked": "chunked",
+}
 
 
 def page_texts(text: str, page_ends: list[int]) -> list[str]:
@@ -144,6 +150,10 @@ class FinePdfsRecipe(Recipe):
             payload, too_large = rec.payload(limit)
         if too_large:
             return self.remove(doc, "reader", "error:payload_too_large")
+        if (defect := rec.defect()) is not None:
+            if defect in REFETCHED_DEFECTS:
+                return self.remove(doc, "refetch", f"truncated:{REFETCHED_DEFECTS[defect]}")
+            return self.remove(doc, "reader", f"error:{defect}")
         if not is_pdf_record(None, None, payload[:MAGIC_WINDOW]):  # an error page or a login form served as a PDF
             return self.remove(doc, "extract", "error:not_pdf")
         why = truncation_reason(payload, None, rec.http_content_length)

@@ -6,6 +6,12 @@
 Plain Python: the Spark job calls `FineWebRecipe.process_file` inside a task, tests call it directly. Nothing
 raises out of `process_file`: unreadable records, undecodable or oversized payloads, extractor failures and
 filter errors all become removed documents whose `reason` starts with ``error:``.
+
+trafilatura runs in a sandboxed worker process (corpus.sandbox) whenever `extract.cpu_time_limit` is set: a page
+that spins inside lxml's C code never returns to Python for the in-process budget (corpus.html.limits) to stop
+it, so the kernel does (RLIMIT_CPU), with a wall-clock limit behind it. A fresh worker per input file keeps
+trafilatura's repeated-segment memory per file. The cost is one round trip per page (measured in
+docs/RELIABILITY.md). Pages with an element of thousands of attributes are refused before parsing.
 """
 
 from __future__ import annotations
@@ -14,13 +20,19 @@ from corpus.config import Config
 from corpus.document import Document
 from corpus.filters import Filter
 from corpus.html.charset import decode_html
-from corpus.html.extract import HtmlExtractor, clean_text
-from corpus.html.limits import CpuTimeExceeded
+from corpus.html.extract import HtmlExtractor, clean_text, extract_html
+from corpus.html.limits import CpuTimeExceeded, too_many_attributes
 from corpus.io.warc import WarcRecord, sniff_type
 from corpus.recipes.loop import Recipe
+from corpus.sandbox import CpuLimit, Crashed, Failed, MemoryLimit, Ok, Sandbox, Timeout
 from corpus.schema import STATUS_KEPT, STATUS_SKIPPED
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+#: Address space an extraction worker may add (a 10 MiB page parses in a few hundred MB).
+EXTRACT_MEMORY_LIMIT = 2 << 30
+#: The wall-clock limit per page, as a multiple of its CPU budget (a loaded machine gives a worker a fraction of a
+#: core): the last resort, for a page that somehow neither uses CPU nor returns.
+WALL_CLOCK_FACTOR = 4
 
 
 class FineWebRecipe(Recipe):
@@ -29,17 +41,70 @@ class FineWebRecipe(Recipe):
         self.text_filters: list[Filter] = [self.language_filter] if self.language_filter is not None else []
         self.text_filters += self.quality_filters
         ex = config.extract
-        self.extractor = HtmlExtractor(
-            favor_precision=ex.favor_precision,
-            include_comments=ex.include_comments,
-            include_tables=ex.include_tables,
-            deduplicate=ex.deduplicate,
-            cpu_time_limit=ex.cpu_time_limit,
-            fast_xpath=ex.fast_xpath,
-        )
+        self.extract_options = {
+            "favor_precision": ex.favor_precision,
+            "include_comments": ex.include_comments,
+            "include_tables": ex.include_tables,
+            "deduplicate": ex.deduplicate,
+            "cpu_time_limit": ex.cpu_time_limit,
+            "fast_xpath": ex.fast_xpath,
+        }
+        #: in-process extraction, when no CPU limit is asked for (else a sandbox, started at the first page)
+        self.extractor = None if ex.cpu_time_limit else HtmlExtractor(**self.extract_options)
+        self._sandbox: Sandbox | None = None
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            limit = self.config.extract.cpu_time_limit
+            self._sandbox = Sandbox(
+                extract_html,
+                timeout=max(WALL_CLOCK_FACTOR * limit, 10.0),
+                cpu_limit=limit,
+                memory_limit=EXTRACT_MEMORY_LIMIT,
+                max_calls=None,  # a worker lives for one file (start_file), so that `deduplicate` is per file
+                max_rss=None,
+                preload=["trafilatura", "corpus.html.speedups"],
+            )
+        return self._sandbox
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
 
     def start_file(self) -> None:
-        self.extractor.start_file()  # trafilatura's repeated-segment memory is per file
+        # trafilatura's repeated-segment memory is per file: a fresh worker, or a cleared cache in-process
+        if self.extractor is not None:
+            self.extractor.start_file()
+        elif self._sandbox is not None:
+            self._sandbox.recycle()
+
+    def extract(self, doc: Document, html: str) -> Document | str | None:
+        """The page's main text (None: trafilatura found none), or `doc` removed with the reason it could not be
+        extracted."""
+        if too_many_attributes(html):
+            return self.remove(doc, "extract", "error:too_many_attributes")
+        if self.extractor is not None:
+            try:
+                return self.extractor.extract(html)
+            except CpuTimeExceeded:
+                return self.remove(doc, "extract", "error:cpu_time_limit")
+            except Exception as exc:
+                return self.remove(doc, "extract", exc)
+        outcome = self.sandbox.run(html, **self.extract_options)
+        if isinstance(outcome, Ok):
+            return outcome.value
+        if isinstance(outcome, CpuLimit) or (isinstance(outcome, Failed) and outcome.type == "CpuTimeExceeded"):
+            return self.remove(doc, "extract", "error:cpu_time_limit")
+        if isinstance(outcome, Timeout):
+            return self.remove(doc, "extract", "error:timeout")
+        if isinstance(outcome, MemoryLimit):
+            return self.remove(doc, "extract", "error:memory_limit")
+        if isinstance(outcome, Crashed):
+            return self.remove(doc, "extract", f"error:crashed:{outcome.reason}")
+        assert isinstance(outcome, Failed)
+        return self.remove(doc, "extract", f"error:{outcome.type}")
 
     def process_record(self, rec: WarcRecord, doc: Document) -> Document:
         if rec.rec_type == "revisit":
@@ -70,18 +135,18 @@ class FineWebRecipe(Recipe):
                 return self.remove(doc, "reader", exc)
         if too_large:
             return self.remove(doc, "reader", "error:payload_too_large")
+        if (defect := rec.defect()) is not None:  # cut short, a lying length, ... (Common Crawl's own cuts are kept)
+            return self.remove(doc, "reader", f"error:{defect}")
 
         decoded = decode_html(payload, rec.http_content_type)
         doc.charset = decoded.label
         if is_text:
             doc.text = clean_text(decoded.text).strip() or None
         else:
-            try:
-                doc.text = self.extractor.extract(decoded.text)
-            except CpuTimeExceeded:
-                return self.remove(doc, "extract", "error:cpu_time_limit")
-            except Exception as exc:
-                return self.remove(doc, "extract", exc)
+            text = self.extract(doc, decoded.text)
+            if isinstance(text, Document):
+                return text
+            doc.text = text
         if not doc.text:
             return self.remove(doc, "extract", "empty")
         removed = self.apply_filters(doc, self.text_filters)

@@ -22,7 +22,7 @@ from corpus.filters.language import LanguageFilter
 from corpus.filters.url import URLFilter
 from corpus.io.documents import JSONL, PARQUET, WARC, input_format, iter_documents
 from corpus.io.inputs import crawl_name
-from corpus.io.warc import CONTENT_RECORDS, ReadError, WarcRecord, iter_records
+from corpus.io.warc import CONTENT_RECORDS, FRAMING_DEFECTS, ReadError, WarcRecord, iter_records
 from corpus.schema import STATUS_KEPT, STATUS_REMOVED
 from corpus.text import splitter
 
@@ -186,7 +186,12 @@ class Recipe(ABC):
         return doc
 
     def loop(self, path: str, records: Iterable[WarcRecord | ReadError] | None, step: RecordStep) -> Iterator[Document]:
-        """The one record loop: `step` decides each content record's document."""
+        """The one record loop: `step` decides each content record's document.
+
+        A step that reads the payload checks `rec.defect()` and removes (or refetches) a record that is not whole.
+        After the step the loop makes sure: a record whose bytes are broken (cut short, a lying length, a corrupt
+        gzip member) is removed as ``error:<defect>`` whatever the step decided without looking at it, and no
+        record that is not whole is ever kept."""
         self.start_file()
         crawl = crawl_name(path, self.config.crawl)
         for item in records if records is not None else iter_records(path):
@@ -199,6 +204,10 @@ class Recipe(ABC):
                 doc = step(item, record_document(item, crawl))
             except Exception as exc:  # a bug or a surprise in a dependency: one document, never the task
                 doc = self.remove(record_document(item, crawl), "reader", exc)
+            decided = item.defect_checked
+            defect = item.defect()
+            if defect and (doc.status == STATUS_KEPT or (defect in FRAMING_DEFECTS and not decided)):
+                doc = self.remove(record_document(item, crawl), "reader", f"error:{defect}")
             yield doc
 
     def remove(self, doc: Document, step: str, reason: str | BaseException) -> Document:

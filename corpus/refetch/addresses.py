@@ -24,13 +24,16 @@ def _canonical(ip: IPAddress) -> IPAddress:
 
 def is_public_address(ip: IPAddress) -> bool:
     """Whether `ip` is a public internet address: not loopback, private, shared (CGNAT), link-local (which holds
-    cloud metadata, 169.254.169.254), multicast, reserved, unspecified or documentation space, in IPv4 or IPv6,
-    and not an IPv6 form of such an IPv4 address (mapped, 6to4, NAT64)."""
+    cloud metadata, 169.254.169.254), site-local (fec0::/10, deprecated but still routed inside some networks),
+    multicast, reserved, unspecified or documentation space, in IPv4 or IPv6, and not an IPv6 form of such an
+    IPv4 address (mapped, 6to4, NAT64)."""
     ip = _canonical(ip)
     if isinstance(ip, ipaddress.IPv6Address):
         if ip in _NAT64:  # reserved space in ipaddress's view, but on a DNS64 network it is how IPv4 is reached
             return is_public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         if ip.sixtofour is not None and not is_public_address(ip.sixtofour):
+            return False
+        if ip.is_site_local:  # ipaddress calls fec0::/10 global
             return False
     special = ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
     return ip.is_global and not special and not ip.is_unspecified
@@ -43,10 +46,45 @@ def address_allowed(ip: IPAddress, allowed_networks: Iterable[IPNetwork] = ()) -
 
 
 def _ip_literal(host: str) -> IPAddress | None:
+    """`host` as an address if it is one, in any form a URL parser or inet_aton accepts: 10.0.0.1, ::1, and the
+    IPv4 shorthands (2130706433, 0x7f.1, 0177.0.0.1, 127.1), so the address check never depends on a resolver."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    return _ipv4_shorthand(host)
+
+
+def _ipv4_shorthand(host: str) -> ipaddress.IPv4Address | None:
+    """The WHATWG URL standard's IPv4 parser: 1 to 4 dot-separated numbers in decimal, octal (leading 0) or hex
+    (0x), the last one filling the remaining bytes."""
+    parts = host.split(".")
+    if parts and parts[-1] == "":
+        parts.pop()
+    if not 1 <= len(parts) <= 4:
         return None
+    numbers = []
+    for part in parts:
+        text, base = part.lower(), 10
+        if text.startswith("0x"):
+            text, base = text[2:], 16
+        elif len(text) > 1 and text.startswith("0"):
+            text, base = text[1:], 8
+        if text == "" and base == 16:
+            numbers.append(0)
+            continue
+        try:
+            numbers.append(int(text, base) if text and text.isalnum() and text.isascii() else -1)
+        except ValueError:
+            return None
+        if numbers[-1] < 0:
+            return None
+    if any(n > 255 for n in numbers[:-1]) or numbers[-1] >= 256 ** (5 - len(numbers)):
+        return None
+    value = numbers[-1]
+    for i, n in enumerate(numbers[:-1]):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
 
 
 def _getaddrinfo(host: str, port: int, timeout: float) -> list[IPAddress]:

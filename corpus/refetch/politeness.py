@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from urllib.robotparser import RobotFileParser
 
 from corpus.refetch.addresses import _ip_literal
@@ -50,14 +50,9 @@ def _parse_target(url: str) -> _Target:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise _Stop(ERROR, f"unsupported scheme in {url[:200]!r}")
-    host = parts.hostname or ""
+    host = normalise_host(parts.hostname or "")
     if not host:
-        raise _Stop(ERROR, f"no host in {url[:200]!r}")
-    if _ip_literal(host) is None:
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise _Stop(ERROR, f"invalid host name {host!r}") from None
+        raise _Stop(ERROR, f"no valid host in {url[:200]!r}")
     port = port or _DEFAULT_PORTS[scheme]
     shown = f"[{host}]" if ":" in host else host
     authority = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
@@ -69,10 +64,39 @@ def _parse_target(url: str) -> _Target:
     return _Target(scheme, host, port, authority, path)
 
 
-def host_key(url: str) -> str:
-    """The host politeness applies to (lowercase host name, any scheme or port): partition work by this."""
+_HOST_FORBIDDEN = set(" \t\r\n\0#%/:<>?@[\\]^|")
+
+
+def normalise_host(host: str) -> str:
+    """A URL's host as the address check and DNS must see it (WHATWG URL host parsing): percent-escapes decoded
+    (``%31%30.0.0.1`` is 10.0.0.1), IPv4 shorthands written out (``0x7f.1`` is 127.0.0.1), names lowercased
+    and IDNA-encoded; "" for a host no URL parser accepts."""
+    if ":" in host:  # an IPv6 literal (urlsplit took the brackets off)
+        literal = _ip_literal(host.split("%", 1)[0])
+        return str(literal) if literal is not None else ""
     try:
-        return (urlsplit(url.strip()).hostname or "").lower()
+        host = unquote(host, errors="strict") if "%" in host else host
+    except UnicodeDecodeError:
+        return ""
+    literal = _ip_literal(host)
+    if literal is not None:
+        return str(literal)
+    last = host.rstrip(".").rsplit(".", 1)[-1].lower()
+    if last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:])):
+        return ""  # it ends in a number, so it must be an IPv4 address, and it is not one
+    try:
+        host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return ""
+    if not host or any(c in _HOST_FORBIDDEN for c in host):
+        return ""
+    return host
+
+
+def host_key(url: str) -> str:
+    """The host politeness applies to (the normalised host, any scheme or port): partition work by this."""
+    try:
+        return normalise_host(urlsplit(url.strip()).hostname or "")
     except ValueError:
         return ""
 
