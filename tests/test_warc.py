@@ -154,3 +154,21 @@ def test_dates_and_sniffing():
     assert sniff_type(b"\xef\xbb\xbf  <!DOCTYPE html><html>") == "text/html"
     assert sniff_type(b"%PDF-1.7") == "application/pdf"
     assert sniff_type(b"\x89PNG") is None
+
+
+def test_a_record_without_target_uri_is_named_and_spaces_in_uris_are_quiet(tmp_path, capfd):
+    def record(headers: dict[str, str], body: bytes) -> bytes:
+        payload = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        return f"WARC/1.0\r\n{head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload + b"\r\n\r\n"
+
+    common = {"WARC-Type": "response", "WARC-Date": "2024-01-01T00:00:00Z", "Content-Type": "application/http"}
+    path = tmp_path / "x.warc"
+    path.write_bytes(
+        record({**common, "WARC-Record-ID": "<urn:uuid:1>"}, b"<html>no uri</html>")
+        + record({**common, "WARC-Record-ID": "<urn:uuid:2>", "WARC-Target-URI": "http://a.example/x y"}, b"<p>ok</p>")
+    )
+    items = list(iter_records(str(path)))
+    assert isinstance(items[0], ReadError) and items[0].kind == "missing_target_uri"
+    assert isinstance(items[1], WarcRecord) and items[1].url == "http://a.example/x%20y"  # read on after it
+    assert "Replacing spaces" not in capfd.readouterr().err

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import re
 import zlib
@@ -70,6 +71,11 @@ _BLOCK = 1 << 16
 _SCAN_WINDOW = 1 << 20
 #: Longest header line read (a record or HTTP header, a URL): longer ones make the record unreadable.
 MAX_LINE = 1 << 20
+
+
+# warcio notes on stderr that it replaced spaces in a target URI: the URL is then kept percent-encoded, which is
+# not an error worth a console line per record.
+logging.getLogger("warcio").setLevel(logging.ERROR)
 
 
 class _BrotliDecompressor:
@@ -505,7 +511,10 @@ class _Pass:
                 if src.at_end():
                     yield ReadError(self.path, offset, "truncated_record", "the file ends inside the record's header")
                     return None
-                yield ReadError(self.path, offset, "unreadable_record", " ".join(str(exc).split())[:300])
+                if isinstance(exc, AttributeError) and "startswith" in str(exc):  # warcio reads a missing URI
+                    yield ReadError(self.path, offset, "missing_target_uri", "a record without WARC-Target-URI")
+                else:
+                    yield ReadError(self.path, offset, "unreadable_record", " ".join(str(exc).split())[:300])
                 return self._resync(offset + 1)
             if src.failed:
                 yield ReadError(self.path, offset, "unreadable_record:" + src.failed.split(":")[0], src.failed[:300])
