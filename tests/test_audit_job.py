@@ -54,12 +54,13 @@ def test_report_stage_writes_profile_report_and_lineage(sample_output):
     assert "corpus inspect" in page and "Outlier rule" in page and "<script" not in page
 
 
-def test_drift_against_itself_is_zero_and_exits_0(spark, sample_output, capsys):
+def test_drift_against_itself_is_zero_and_exits_0(spark, sample_output, capsys, tmp_path):
     drift = drift_between(spark, load_config(), str(sample_output), str(sample_output))
     assert drift["crossed"] == []
     assert all(e.get("ks", 0) == 0 and e.get("wasserstein", 0) == 0 for e in drift["numeric"].values())
     assert all(e["psi"] == 0 for e in drift["categorical"].values())
-    assert main(["drift", str(sample_output), str(sample_output)]) == 0
+    # output= elsewhere: the default (OUT_B/drift.json) would add a file to the suite's shared sample output
+    assert main(["drift", str(sample_output), str(sample_output), f"output={tmp_path / 'drift.json'}"]) == 0
     assert "OK: within every drift threshold" in capsys.readouterr().out
 
 
