@@ -104,7 +104,7 @@ def test_broken_files_produce_named_errors():
     items = [i for i in iter_records(str(bad)) if isinstance(i, ReadError) or i.payload(1 << 20)]
     assert isinstance(items[-1], ReadError) and items[-1].kind.startswith("unreadable_record")
     assert sum(isinstance(i, WarcRecord) for i in items) == 6
-    assert [(e.offset, e.kind) for e in items if isinstance(e, ReadError)][0] == (1696, "truncated_payload")
+    assert next((e.offset, e.kind) for e in items if isinstance(e, ReadError)) == (1696, "truncated_payload")
 
 
 def test_brotli_content_encoding():
