@@ -6,6 +6,7 @@ each, in a fresh process per case, printed as the table in docs/RELIABILITY.md.
     python scripts/bench_hostile.py --peer PYTHON          # or with another checkout's interpreter
     python scripts/bench_hostile.py --spark               # also every WARC case at once through `corpus run`
     python scripts/bench_hostile.py --overhead 3          # the sandbox's cost per real page (ccdev), 3 rounds
+    python scripts/bench_hostile.py --read --before 3626fe3   # the reader's cost on the shared archives, both codes
 
 Peak RSS is the largest single process of the case (the recipe's process or its sandboxed extraction worker:
 RUSAGE_CHILDREN covers descendants once reaped). A case that exceeds --timeout seconds is killed and shown as
@@ -149,8 +150,13 @@ def main() -> None:
     parser.add_argument("--memory", type=float, default=8.0, help="GiB of address space per case")
     parser.add_argument("--spark", action="store_true", help="also run the WARC cases through `corpus run`")
     parser.add_argument("--overhead", type=int, metavar="ROUNDS", help="only measure the sandbox's cost per page")
+    parser.add_argument("--read", action="store_true", help="only measure reading the shared archives")
     parser.add_argument("cases", nargs="*", help="only these cases")
     args = parser.parse_args()
+    if args.read:
+        peer = peer_from_commit(args.before) if args.before else args.peer
+        read_speed({"this": sys.executable, **({"peer": peer} if peer else {})})
+        return
     if args.overhead:
         overhead(args.overhead)
         return
@@ -219,6 +225,41 @@ texts = sorted((d.id, d.text or "") for d in docs)
 print(json.dumps({{"pages": pages, "cpu": cpu() - c0, "wall": time.time() - t0, "kept": kept, "texts": texts}}))
 recipe.close()
 """
+
+
+_READ = """
+import glob, json, os, time
+from corpus.io.warc import WarcRecord, iter_records
+shared = {shared!r}
+files = sorted(glob.glob(os.path.join(shared, "ccdev", "*.warc.gz")))
+files += sorted(glob.glob(os.path.join(shared, "warc", "**", "*.warc.gz"), recursive=True))
+best = None
+for _ in range(3):
+    start, records, size = time.process_time(), 0, 0
+    for path in files:
+        for item in iter_records(path):
+            if isinstance(item, WarcRecord):
+                records += 1
+                size += len(item.payload(10 << 20)[0])
+    took = time.process_time() - start
+    best = took if best is None else min(best, took)
+print(json.dumps({{"files": len(files), "records": records, "mib": size / (1 << 20), "cpu": best}}))
+"""
+
+
+def read_speed(pythons: dict[str, str]) -> None:
+    """Every record and payload of the shared .warc.gz files (ccdev and warc/), best CPU time of 3 passes."""
+    shared = os.environ.get("CORPUS_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
+    seconds = {}
+    for name, python in pythons.items():
+        done = subprocess.run([python, "-c", _READ.format(shared=shared)], capture_output=True, text=True,
+                              check=True, cwd=tempfile.gettempdir())  # fmt: skip
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        seconds[name] = result["cpu"]
+        print(f"{name}: {result['files']} files, {result['records']} records, {result['mib']:.0f} MiB of payloads, "
+              f"{result['cpu']:.2f} CPU s")  # fmt: skip
+    if "peer" in seconds:
+        print(f"ratio this / peer: {seconds['this'] / seconds['peer']:.2f}")
 
 
 def overhead(rounds: int) -> None:

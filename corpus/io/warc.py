@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-from warcio.bufferedreaders import BufferedReader
 from warcio.limitreader import LimitReader
 from warcio.recordloader import ArcWarcRecordLoader
 
@@ -70,30 +69,6 @@ _BLOCK = 1 << 16
 _SCAN_WINDOW = 1 << 20
 #: Longest header line read (a record or HTTP header, a URL): longer ones make the record unreadable.
 MAX_LINE = 1 << 20
-
-
-class _BrotliDecompressor:
-    """Adapts Google's `brotli.Decompressor` to the zlib-like interface warcio calls."""
-
-    def __init__(self) -> None:
-        import brotli
-
-        self._decompressor = brotli.Decompressor()
-        self.unused_data = None
-
-    def decompress(self, data: bytes) -> bytes:
-        return self._decompressor.process(data)
-
-    def flush(self) -> bytes:
-        return b""
-
-
-try:
-    import brotli  # noqa: F401
-
-    BufferedReader.DECOMPRESSORS["br"] = _BrotliDecompressor
-except ImportError:  # pragma: no cover - brotli is a dependency
-    pass
 
 
 _CONTENT_DEFECTS = {
