@@ -2,9 +2,11 @@
 each, in a fresh process per case, printed as the table in docs/RELIABILITY.md.
 
     python scripts/bench_hostile.py                       # every case, with this checkout
-    python scripts/bench_hostile.py --peer /path/to/other/checkout/.venv/bin/python   # and side by side with another
+    python scripts/bench_hostile.py --before 3626fe3      # and side by side with the code of that commit
+    python scripts/bench_hostile.py --peer PYTHON          # or with another checkout's interpreter
     python scripts/bench_hostile.py --spark               # also every WARC case at once through `corpus run`
     python scripts/bench_hostile.py --overhead 3          # the sandbox's cost per real page (ccdev), 3 rounds
+    python scripts/bench_hostile.py --read --before 3626fe3   # the reader's cost on the shared archives, both codes
 
 Peak RSS is the largest single process of the case (the recipe's process or its sandboxed extraction worker:
 RUSAGE_CHILDREN covers descendants once reaped). A case that exceeds --timeout seconds is killed and shown as
@@ -55,12 +57,8 @@ YAML_CASES = {
     "yaml-deep-100k": ("100,000 nested lists", hostile.deep_nesting),
 }
 
-_CONFIG = """
-import json, subprocess
-done = subprocess.run([{corpus!r}, "config", {path!r}], capture_output=True, text=True)
-last = (done.stderr.strip().splitlines() or ["exit " + str(done.returncode)])[-1]
-print(json.dumps({{"outcome": f"exit {{done.returncode}}: " + last.split(".yaml: ")[-1][:100]}}))
-"""
+#: `corpus config FILE`, run directly as the case's process (so that its own peak RSS is measured, killed or not).
+_CONFIG = "import sys; from corpus.cli import main; sys.exit(main())"
 _RECIPE = """
 import json, sys, time
 t0 = time.time()
@@ -91,29 +89,50 @@ print(json.dumps({"out": out, "err": err, "code": code, "wall": time.time() - st
 """
 
 
-def run_case(python: str, script: str, timeout: float, memory: int) -> dict:
-    """Run `script` in a fresh process under a fresh wrapper process, whose RUSAGE_CHILDREN then holds the peak RSS
-    of the largest process of the case alone (its sandboxed workers included, once reaped)."""
+def run_case(argv: list[str], timeout: float, memory: int, cwd: Path) -> dict:
+    """Run `argv` in a fresh process under a fresh wrapper process, whose RUSAGE_CHILDREN then holds the peak RSS
+    of the largest process of the case alone (its sandboxed workers included, once reaped). The case's JSON output
+    (its last stdout line), else its exit code and last stderr line, with its wall time and peak RSS."""
 
     def limits() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     wrapped = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, str(timeout), python, "-c", script],
-        capture_output=True, text=True, preexec_fn=limits, cwd=ROOT,
+        [sys.executable, "-c", _WRAPPER, str(timeout), *argv],
+        capture_output=True, text=True, preexec_fn=limits, cwd=cwd,  # (not ROOT: its corpus/ would be imported)
     )  # fmt: skip
     report = json.loads(wrapped.stdout.strip().splitlines()[-1])
+    measured = {"wall": report["wall"], "rss": report["rss"]}
     if report["code"] == "timeout":
-        return {"outcome": f"killed after {timeout:.0f} s", "wall": report["wall"], "rss": report["rss"]}
+        return {"outcome": f"killed after {timeout:.0f} s", **measured}
     lines = report["out"].strip().splitlines()
     try:
         result = json.loads(lines[-1]) if lines else {}
     except ValueError:
         result = {}
-    if report["code"] != 0 and not result:
-        tail = (report["err"].strip().splitlines() or ["?"])[-1][:120]
-        return {"outcome": f"exit {report['code']}: {tail}", "wall": report["wall"], "rss": report["rss"]}
-    return {**result, "wall": report["wall"], "rss": report["rss"]}
+    if not isinstance(result, dict) or not result:
+        tail = (report["err"].strip().splitlines() or ["(no message)"])[-1]
+        return {"outcome": f"exit {report['code']}: {tail.split('.yaml: ')[-1][:100]}", **measured}
+    return {**result, **measured}
+
+
+def peer_from_commit(commit: str) -> str:
+    """An interpreter that runs `commit`'s code with this virtualenv's packages: the commit's corpus/, filters/ and
+    jobs/ laid out as the installed package (corpus.filters, corpus.jobs) first on PYTHONPATH."""
+    import shutil
+
+    root = Path(tempfile.mkdtemp(prefix=f"bench-hostile-{commit}-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "corpus", "filters", "jobs"],
+                             capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    package = root / "pkg" / "corpus"
+    shutil.copytree(root / "corpus", package)
+    for name in ("filters", "jobs"):
+        (package / name).symlink_to(root / name)
+    wrapper = root / "python"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={root / "pkg"} PYTHONDONTWRITEBYTECODE=1 exec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 def describe(rows: list) -> str:
@@ -125,17 +144,25 @@ def describe(rows: list) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--peer", help="another checkout's python, run side by side (e.g. main's)")
+    parser.add_argument("--peer", help="another checkout's python, run side by side")
+    parser.add_argument("--before", metavar="COMMIT", help="run side by side with this commit's code (this venv)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per case before it is killed")
     parser.add_argument("--memory", type=float, default=8.0, help="GiB of address space per case")
     parser.add_argument("--spark", action="store_true", help="also run the WARC cases through `corpus run`")
     parser.add_argument("--overhead", type=int, metavar="ROUNDS", help="only measure the sandbox's cost per page")
+    parser.add_argument("--read", action="store_true", help="only measure reading the shared archives")
     parser.add_argument("cases", nargs="*", help="only these cases")
     args = parser.parse_args()
+    if args.read:
+        peer = peer_from_commit(args.before) if args.before else args.peer
+        read_speed({"this": sys.executable, **({"peer": peer} if peer else {})})
+        return
     if args.overhead:
         overhead(args.overhead)
         return
     memory = int(args.memory * (1 << 30))
+    if args.before:
+        args.peer = peer_from_commit(args.before)
     pythons = {"this": sys.executable, **({"peer": args.peer} if args.peer else {})}
     workdir = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
     print(f"machine: {os.cpu_count()} cores, shared and loaded (times are wall clock); files in {workdir}")
@@ -151,7 +178,8 @@ def main() -> None:
         path.write_bytes(data)
         cells = [name, f"{what} ({len(data):,} bytes)"]
         for python in pythons.values():
-            result = run_case(python, _RECIPE.format(path=str(path), unguarded=unguarded), args.timeout, memory)
+            script = _RECIPE.format(path=str(path), unguarded=unguarded)
+            result = run_case([python, "-c", script], args.timeout, memory, workdir)
             outcome = describe(result["rows"]) if "rows" in result else result["outcome"]
             seconds = (
                 f"{result['seconds']:.2f} / {result['wall']:.1f}" if "seconds" in result else f"{result['wall']:.1f}"
@@ -165,9 +193,7 @@ def main() -> None:
         path.write_text(build())
         cells = [name, what]
         for python in pythons.values():
-            corpus = str(Path(python).parent / "corpus")
-            script = _CONFIG.format(corpus=corpus, path=str(path))
-            result = run_case(python, script, args.timeout, memory)
+            result = run_case([python, "-c", _CONFIG, "config", str(path)], args.timeout, memory, workdir)
             cells += [result["outcome"], f"{result['wall']:.1f}", f"{result['rss']:.0f}"]
         print("| " + " | ".join(cells) + " |", flush=True)
     if args.spark:
@@ -199,6 +225,41 @@ texts = sorted((d.id, d.text or "") for d in docs)
 print(json.dumps({{"pages": pages, "cpu": cpu() - c0, "wall": time.time() - t0, "kept": kept, "texts": texts}}))
 recipe.close()
 """
+
+
+_READ = """
+import glob, json, os, time
+from corpus.io.warc import WarcRecord, iter_records
+shared = {shared!r}
+files = sorted(glob.glob(os.path.join(shared, "ccdev", "*.warc.gz")))
+files += sorted(glob.glob(os.path.join(shared, "warc", "**", "*.warc.gz"), recursive=True))
+best = None
+for _ in range(3):
+    start, records, size = time.process_time(), 0, 0
+    for path in files:
+        for item in iter_records(path):
+            if isinstance(item, WarcRecord):
+                records += 1
+                size += len(item.payload(10 << 20)[0])
+    took = time.process_time() - start
+    best = took if best is None else min(best, took)
+print(json.dumps({{"files": len(files), "records": records, "mib": size / (1 << 20), "cpu": best}}))
+"""
+
+
+def read_speed(pythons: dict[str, str]) -> None:
+    """Every record and payload of the shared .warc.gz files (ccdev and warc/), best CPU time of 3 passes."""
+    shared = os.environ.get("CORPUS_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
+    seconds = {}
+    for name, python in pythons.items():
+        done = subprocess.run([python, "-c", _READ.format(shared=shared)], capture_output=True, text=True,
+                              check=True, cwd=tempfile.gettempdir())  # fmt: skip
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        seconds[name] = result["cpu"]
+        print(f"{name}: {result['files']} files, {result['records']} records, {result['mib']:.0f} MiB of payloads, "
+              f"{result['cpu']:.2f} CPU s")  # fmt: skip
+    if "peer" in seconds:
+        print(f"ratio this / peer: {seconds['this'] / seconds['peer']:.2f}")
 
 
 def overhead(rounds: int) -> None:
@@ -253,7 +314,7 @@ def spark_run(workdir: Path) -> None:
     import pyarrow.dataset as ds
 
     for folder in ("filtered", "removed", "skipped"):
-        if (output / folder).exists():
+        if list((output / folder).glob("*.parquet")):
             table = ds.dataset(str(output / folder), format="parquet").to_table(columns=["reason"])
             counts: dict[str, int] = {}
             for reason in table.column("reason").to_pylist():

@@ -19,6 +19,7 @@ CI_SECONDS = 12
 #: Inputs that made a target fail, and what was wrong (each fixed; the test replays them).
 REGRESSIONS: list[tuple[str, bytes, str]] = [
     ("config", b"input: a\x00b\n", "PyYAML's reader raised outside the loader's error handling: a traceback"),
+    ("config", b"filters:\n  24:\n    micece:ngth: t4", "a key that is not a string: TypeError in 'did you mean'"),
 ]
 
 

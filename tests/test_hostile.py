@@ -284,6 +284,22 @@ def test_yaml_bombs_on_the_command_line_and_values_in_messages(tmp_path):
     assert load_config(str(ok)).storage.options["gcs"] == {"anon": True}
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("filters:\n  24: {}\n", "filters: 24 is not a name"),
+        ("storage:\n  options:\n    s3: {1: x}\n", "storage.options.s3: 1 is not a name"),
+        ("storage:\n  options:\n    s3: {a: 2024-01-01}\n", "cannot be recorded in the manifest"),
+        ("storage:\n  options:\n    s3: {a: {1: x, b: y}}\n", "cannot be recorded in the manifest"),
+    ],
+)
+def test_keys_and_values_yaml_allows_but_a_config_cannot_hold(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(path))
+
+
 def test_base_chains_are_bounded(tmp_path):
     for i in range(20):
         (tmp_path / f"c{i}.yaml").write_text(f"base: c{i + 1}.yaml\n" if i < 19 else "crawl: x\n")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import json
 import os
 import reprlib
 import types
@@ -136,7 +137,7 @@ def load_yaml(text: str, source: str) -> Any:
 
 
 def _suggest(key: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(choices), n=1)
+    close = difflib.get_close_matches(str(key), list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -194,6 +195,8 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {_show(value)}")
+        if args and args[0] is str and (names := [k for k in value if not isinstance(k, str)]):
+            raise ConfigError(f"{key}: {_show(names[0])} is not a name (keys are strings)")
         return {k: _check_value(f"{key}.{k}", v, args[1] if args else Any) for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
@@ -320,7 +323,7 @@ def _validate_filters(filters: dict[str, Any]) -> dict[str, dict[str, Any]]:
         checked: dict[str, Any] = {}
         for key, value in params.items():
             if key not in allowed:
-                close = difflib.get_close_matches(key, list(allowed), n=1)
+                close = difflib.get_close_matches(str(key), list(allowed), n=1)
                 hint = f" (did you mean 'filters.{name}.{close[0]}'?)" if close else ""
                 raise ConfigError(f"unknown parameter 'filters.{name}.{key}'{hint}")
             tp = bool if key == "enabled" else str if key == "class" else hints.get(key, Any)
@@ -457,6 +460,10 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"drift.{name}: a threshold must be >= 0, got {getattr(drift, name)}")
     config.filters = _validate_filters(config.filters)
     _validate_classifier(config)
+    try:  # the manifest records the config as JSON, with its hash: YAML dates, bytes or mixed keys cannot be
+        json.dumps(config.to_dict(), sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"a value cannot be recorded in the manifest (JSON): {exc}") from None
     language = config.filters.get("language", {})
     threshold = language.get("threshold", DEFAULT_THRESHOLD)
     if not 0 <= threshold <= 1:

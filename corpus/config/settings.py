@@ -60,7 +60,8 @@ class ExtractSettings:
     include_tables: bool = True
     #: trafilatura's repeated-segment filter, reset at every input file (see corpus.html).
     deduplicate: bool = True
-    #: CPU seconds one page may take before it is removed as `error:cpu_time_limit` (0 disables).
+    #: CPU seconds one page may take before it is removed as `error:cpu_time_limit`. trafilatura then runs in a
+    #: sandboxed process where the kernel enforces the limit even inside lxml; 0 extracts in-process, unlimited.
     cpu_time_limit: float = 30.0
     #: Evaluate trafilatura's pruning XPaths with corpus.html.speedups: same output, half the CPU.
     fast_xpath: bool = True

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-from warcio.bufferedreaders import BufferedReader
 from warcio.limitreader import LimitReader
 from warcio.recordloader import ArcWarcRecordLoader
 
@@ -76,30 +75,6 @@ MAX_LINE = 1 << 20
 # warcio notes on stderr that it replaced spaces in a target URI: the URL is then kept percent-encoded, which is
 # not an error worth a console line per record.
 logging.getLogger("warcio").setLevel(logging.ERROR)
-
-
-class _BrotliDecompressor:
-    """Adapts Google's `brotli.Decompressor` to the zlib-like interface warcio calls."""
-
-    def __init__(self) -> None:
-        import brotli
-
-        self._decompressor = brotli.Decompressor()
-        self.unused_data = None
-
-    def decompress(self, data: bytes) -> bytes:
-        return self._decompressor.process(data)
-
-    def flush(self) -> bytes:
-        return b""
-
-
-try:
-    import brotli  # noqa: F401
-
-    BufferedReader.DECOMPRESSORS["br"] = _BrotliDecompressor
-except ImportError:  # pragma: no cover - brotli is a dependency
-    pass
 
 
 _CONTENT_DEFECTS = {
