@@ -6,6 +6,10 @@ generated sample crawl (scripts/make_sample.py). The job is jobs/extract.py (the
 conf/fineweb.yaml unless --config/--job say otherwise. Both runs use the same driver settings (--driver-memory);
 local mode runs the tasks in the driver's JVM, the cluster in two executors (spark.executor.memory 1g each).
 
+`--modes` may name the cluster's size: `cluster:1,cluster:2` runs the job on a 1-worker and on a 2-worker cluster
+(each worker `--cores` cores) and prints how close to linear the second is (the extract stage's documents/s per
+worker, the larger cluster's against the smaller's).
+
 Reported per mode: wall seconds of the submitted application (spark-submit start to exit: driver and, on the
 cluster, executor start-up included; cluster-up is timed separately), documents (rows of filtered/, removed/
 and skipped/: every record of the input), documents per second of that wall time, the extract stage's own
@@ -13,6 +17,7 @@ seconds and documents per second (from the driver's last progress line: Python w
 JVM start-up and the stats stage not), and whether the two outputs hold the same rows.
 
     python scripts/bench_cluster.py [--input DIR] [--modes local,cluster] [--out bench-out/cluster]
+    python scripts/bench_cluster.py --modes cluster:1,cluster:2 --copies 2     # scaling with workers
 """
 
 from __future__ import annotations
@@ -89,9 +94,20 @@ def same_rows(a: Path, b: Path) -> bool:
     return all(pq.read_table(a / f).equals(pq.read_table(b / f)) for f in files)
 
 
-def start_cluster(args: argparse.Namespace, state: Path) -> tuple[str, float]:
+def copied_input(source: Path, copies: int, work: Path) -> Path:
+    """A folder holding every WARC of `source` `copies` times (symbolic links), for a longer extract stage."""
+    folder = work / f"input-x{copies}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for copy in range(copies):
+        for path in sorted(source.glob("*.warc.gz")):
+            (folder / f"copy{copy}-{path.name}").symlink_to(path.resolve())
+    return folder
+
+
+def start_cluster(args: argparse.Namespace, workers: int, state: Path) -> tuple[str, float]:
     cmd = [
-        str(SCRIPTS / "cluster-up"), "--workers", str(args.workers), "--cores", str(args.cores),
+        str(SCRIPTS / "cluster-up"), "--workers", str(workers), "--cores", str(args.cores),
         "--memory", args.worker_memory, "--dir", str(state),
     ]  # fmt: skip
     print(f"$ {shlex.join(cmd)}", file=sys.stderr)
@@ -107,7 +123,10 @@ def main() -> int:
     parser.add_argument("--input", type=Path, help="WARC folder (default: ../shared/data/ccdev, else the sample)")
     parser.add_argument("--config", default="conf/fineweb.yaml", help="recipe (default: conf/fineweb.yaml)")
     parser.add_argument("--job", default="jobs/extract.py", help="job file (default: jobs/extract.py)")
-    parser.add_argument("--modes", default="local,cluster", help="order of the runs (default: local,cluster)")
+    parser.add_argument(
+        "--modes", default="local,cluster", help="order of the runs: local, cluster, cluster:N (default: local,cluster)"
+    )
+    parser.add_argument("--copies", type=int, default=1, help="read the input's WARCs this many times (default: 1)")
     parser.add_argument("--local-master", default="local[2]", help="local-mode master (default: local[2])")
     parser.add_argument("--workers", type=int, default=2, help="cluster workers (default: 2)")
     parser.add_argument("--cores", type=int, default=1, help="cores per worker (default: 1)")
@@ -119,29 +138,36 @@ def main() -> int:
     work = args.out.resolve()
     work.mkdir(parents=True, exist_ok=True)
     input_dir = (args.input or default_input(work)).resolve()
+    if args.copies > 1:
+        input_dir = copied_input(input_dir, args.copies, work)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not set(modes) <= {"local", "cluster"}:
-        parser.error("--modes takes local and/or cluster")
+    if not all(re.fullmatch(r"local|cluster(:\d+)?", m) for m in modes):
+        parser.error("--modes takes local, cluster and cluster:N")
     results: dict[str, dict] = {}
-    cluster_up = None
+    cluster_up: dict[str, float] = {}
     for mode in modes:
-        output = work / f"out-{mode}"
+        output = work / f"out-{mode.replace(':', '')}"
+        log = work / f"{mode.replace(':', '')}.log"
         if mode == "local":
-            wall = submit(args.local_master, args, input_dir, output, work / "local.log")
+            wall = submit(args.local_master, args, input_dir, output, log)
             label = f"{args.local_master} (one JVM)"
+            workers = 1
         else:
+            workers = int(mode.split(":")[1]) if ":" in mode else args.workers
             state = work / "cluster-state"
-            master, cluster_up = start_cluster(args, state)
+            master, cluster_up[mode] = start_cluster(args, workers, state)
             try:
-                wall = submit(master, args, input_dir, output, work / "cluster.log")
+                wall = submit(master, args, input_dir, output, log)
             finally:
                 subprocess.run([str(SCRIPTS / "cluster-down"), "--dir", str(state)], check=False)
-            label = f"standalone {args.workers} x {args.cores} core(s)"
+            label = f"standalone {workers} x {args.cores} core(s)"
         counts = documents(output)
         total = sum(counts.values())
-        stage = extract_rate(work / f"{mode}.log")
+        stage = extract_rate(log)
         results[mode] = {
             "label": label,
+            "workers": workers,
+            "output": str(output),
             "wall": wall,
             "documents": total,
             "kept": counts["filtered"],
@@ -151,8 +177,8 @@ def main() -> int:
 
     print(f"\n    {shlex.join([sys.executable, *sys.argv])}\n")
     print(f"input: {input_dir}; recipe: {args.config}; job: {args.job}")
-    if cluster_up is not None:
-        print(f"cluster-up (master + {args.workers} workers registered): {cluster_up:.1f} s (not in the table)")
+    for mode, seconds in cluster_up.items():
+        print(f"cluster-up for {mode} (master and workers registered): {seconds:.1f} s (not in the table)")
     print("\n| mode | wall s | documents | docs/s (wall) | extract stage s | docs/s (extract stage) | kept |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results.values():
@@ -162,9 +188,18 @@ def main() -> int:
             f"| {r['label']} | {r['wall']:.1f} | {r['documents']} | {r['documents'] / r['wall']:.1f} | {stage_s} "
             f"| {stage_rate} | {r['kept']} |"
         )
-    if len(results) == 2:
-        same = same_rows(work / "out-local", work / "out-cluster")
-        print(f"\nsame rows in filtered/, removed/, skipped/: {'yes' if same else 'NO'}")
+    runs = list(results.values())
+    for other in runs[1:]:
+        same = same_rows(Path(runs[0]["output"]), Path(other["output"]))
+        print(f"\nsame rows in filtered/, removed/, skipped/ ({runs[0]['label']} vs {other['label']}): "
+              f"{'yes' if same else 'NO'}")  # fmt: skip
+    clusters = [r for m, r in results.items() if m.startswith("cluster") and r["extract_docs_per_s"]]
+    if len(clusters) == 2 and clusters[0]["workers"] != clusters[1]["workers"]:
+        small, large = sorted(clusters, key=lambda r: r["workers"])
+        speedup = large["extract_docs_per_s"] / small["extract_docs_per_s"]
+        ideal = large["workers"] / small["workers"]
+        print(f"\nextract stage: {large['workers']} workers {speedup:.2f}x the rate of {small['workers']} "
+              f"(linear: {ideal:.0f}x; {speedup / ideal:.0%} of linear)")  # fmt: skip
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
