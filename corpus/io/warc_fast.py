@@ -1,0 +1,347 @@
+"""WARC files read by FastWARC (resiliparse's reader, in Rust) where it reads them as `corpus.io.warc` would, and by
+that reader from the first record where it might not: the same records, offsets, payloads and errors, faster.
+
+FastWARC finds the records and inflates their gzip members; everything a record says is still parsed by warcio
+(its WARC headers from their raw bytes, its HTTP headers from its block) and its payload decoded by
+`corpus.io.http`, so a record FastWARC reads is built by the same code as in `corpus.io.warc`. What FastWARC does
+not check is checked here, on the raw bytes it read (kept in a bounded window, nothing read twice):
+
+- before a record is handed out: the file is WARC (not ARC), its first record starts at byte 0, and the record's
+  header bytes are exactly those of the header FastWARC parsed, written out plainly (``Name: value`` lines ending
+  in CRLF: so warcio parses the same header from them), with one WARC-Type, WARC-Record-ID and Content-Length;
+- when it is done with (its payload read, its `defect()` asked, or the next record wanted): the record ends where
+  its Content-Length says, followed by CRLF CRLF, and then the next record (FastWARC's next one) or the end of the
+  file. In a gzip file that is its member's length in the gzip trailer (the member holds that record and nothing
+  else); in a plain file, the bytes themselves.
+
+Anything else (ARC files, whole-file gzip, a lying or missing length, a member cut short or corrupt, junk between
+records, headers written unusually, FastWARC failing) hands the file to `corpus.io.warc` from the record where
+the checks failed: reading resumes at that record's offset exactly as that reader would have reached it. A record
+already handed out (its payload read from FastWARC's stream) is read again there, and the caller sees the payload
+and defect of that reading.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Generator, Iterator
+from typing import Any, BinaryIO
+
+from fastwarc.warc import ArchiveIterator
+from warcio.recordloader import ArcWarcRecordLoader
+
+from corpus.io.inputs import open_input
+from corpus.io.warc import (
+    _CONTENT_DEFECTS,
+    _ONCE,
+    MAX_LINE,
+    ReadError,
+    WarcRecord,
+    _End,
+    _Frame,
+    _length_defect,
+    _to_record,
+    read_from,
+)
+
+_GZIP_MEMBER = b"\x1f\x8b\x08"
+#: Raw bytes kept behind FastWARC's reads: a record's header and the end of the one before must still be there.
+_WINDOW = 1 << 20
+_READ = 1 << 16
+_TRAILER = b"\r\n\r\n"
+
+
+class _Window:
+    """The file as FastWARC reads it (it reads sequentially, `_READ` bytes at a time), keeping the last `_WINDOW`
+    bytes so that a record's raw header and its member's gzip trailer can be checked without reading them again."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.pos = 0  # bytes read so far
+        self._buf = bytearray()
+        self._start = 0  # file offset of _buf[0]
+        self.eof = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size if size and size > 0 else _READ)
+        if not data:
+            self.eof = True
+            return b""
+        self._buf += data
+        self.pos += len(data)
+        if len(self._buf) > 2 * _WINDOW:
+            drop = len(self._buf) - _WINDOW
+            del self._buf[:drop]
+            self._start += drop
+        return data
+
+    def tell(self) -> int:
+        return self.pos
+
+    def close(self) -> None:
+        pass
+
+    def at(self, offset: int, size: int) -> bytes | None:
+        """Bytes [offset, offset + size) if they were read and are still kept (fewer at the end of what was read)."""
+        if offset < self._start or offset > self.pos:
+            return None
+        return bytes(self._buf[offset - self._start : offset - self._start + size])
+
+
+class _Block:
+    """A record as warcio's loader reads it: the rest of its header (bytes already checked), then its block from
+    FastWARC's payload reader. Lines are bounded as in `corpus.io.warc` (longer ones send the file there)."""
+
+    def __init__(self, head: bytes, reader: Any) -> None:
+        self._head = io.BytesIO(head)
+        self._reader = reader
+        self._in_head = bool(head)
+
+    def read(self, size: int = -1) -> bytes:
+        if self._in_head:
+            data = self._head.read(size)
+            if data:
+                return data
+            self._in_head = False
+        return self._reader.read(size if size is not None and size >= 0 else _READ)
+
+    def readline(self, limit: int | None = None) -> bytes:
+        if self._in_head:
+            line = self._head.readline(-1 if limit is None else limit)
+            if line:
+                return line
+            self._in_head = False
+        limit = MAX_LINE + 1 if limit is None or limit < 0 else min(limit, MAX_LINE + 1)
+        line = self._reader.readline(limit)
+        if len(line) > MAX_LINE:
+            raise _Unsure("a header line longer than MAX_LINE")
+        return line
+
+    def tell(self) -> int:  # (warcio asks, for a length it does not use here)
+        return 0
+
+
+class _Unsure(Exception):
+    """A record FastWARC read that this module cannot vouch for: the warcio reader reads from it on."""
+
+
+def _header_bytes(record: Any) -> bytes:
+    """The WARC header FastWARC parsed, written out plainly (what a record's header bytes are, nearly always)."""
+    status = record.headers.status_line_bytes
+    if not status:
+        raise _Unsure("no version line")
+    lines = [status]
+    lines.extend(name + b": " + value for name, value in record.headers.items_bytes())
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+class _FastFrame(_Frame):
+    """A record read by FastWARC: `settle` confirms its framing once it is done with, or hands it to warcio."""
+
+    __slots__ = ("end_offset", "limit", "reader", "settled", "size", "state")
+    fast = True
+
+    def __init__(self, state: _FastFile, offset: int, size: int, record: Any, reader: Any) -> None:
+        super().__init__(None, offset, record, None, "")  # type: ignore[arg-type]
+        self.state, self.reader = state, reader
+        self.size = size  # the record's bytes as written: header, block and the CRLF CRLF after it
+        self.end_offset = -1  # where the next record starts (in a gzip file: known once FastWARC found it)
+        self.settled = False
+        self.limit: int | None = None
+
+    def finish(self) -> _End:
+        if self.end is None:
+            self.settle(None, None)
+            if self.end is None:  # handed to warcio (its frame ends the record now)
+                return _End()
+        return self.end
+
+    def settle(self, record: WarcRecord | None, limit: int | None) -> None:
+        """Read the rest of the record and the start of the next; if anything is off, read the record again with
+        warcio (with the payload `limit` used here) and make `record` that reading."""
+        if self.settled:
+            return
+        self.settled = True
+        self.limit = limit if limit is not None else self.limit
+        try:
+            while self.reader.consume(_READ):
+                pass
+        except Exception:  # a failed read of a corrupt or cut member: the check below fails
+            pass
+        if self.state.advance(self):
+            self.end = _End()
+            return
+        self.state.hand_over(self, record)
+        self.end = None
+
+
+class _FastFile:
+    """One file read by FastWARC: its iterator, the window on its bytes, and the warcio reader when it takes over."""
+
+    def __init__(self, path: str, raw: BinaryIO) -> None:
+        self.path = path
+        self.window = _Window(raw)
+        self.records = iter(ArchiveIterator(self.window, parse_http=False, strict_mode=True))
+        self.loader = ArcWarcRecordLoader(verify_http=False, arc2warc=False)
+        self.gzip = False
+        self.next: Any = None  # FastWARC's next record, read when the one before was settled
+        self.done = False  # FastWARC reached the end of the file
+        self.whole = 0  # records (warcinfo included) confirmed whole
+        self.fallback: Iterator[WarcRecord | ReadError] | None = None
+        self.fallback_first: WarcRecord | ReadError | None = None
+
+    def pull(self) -> bool:
+        """FastWARC's next record into `self.next`; False at the end of the file or when FastWARC fails."""
+        try:
+            self.next = next(self.records)
+        except StopIteration:
+            self.next, self.done = None, True
+            return False
+        except Exception:  # FastWARC refuses the bytes that follow: warcio says what they are
+            self.next = None
+            return False
+        return True
+
+    def advance(self, frame: _FastFrame) -> bool:
+        """Move FastWARC past `frame`'s record; whether that record was whole and what follows is the next record
+        (or the end of the file)."""
+        following = self.pull()
+        if following:
+            end = self.next.stream_pos
+        elif self.done and self.window.eof:
+            end = self.window.pos
+        else:
+            return False
+        if self.gzip:  # its member holds just this record: the member's gzip trailer has its inflated length
+            frame.end_offset = end
+            trailer = self.window.at(end - 4, 4)
+            return trailer is not None and len(trailer) == 4 and int.from_bytes(trailer, "little") == frame.size
+        return end == frame.end_offset and self.window.at(end - len(_TRAILER), len(_TRAILER)) == _TRAILER
+
+    def start_fallback(self, offset: int) -> None:
+        self.fallback = read_from(self.path, offset, self.whole)
+
+    def hand_over(self, frame: _FastFrame, record: WarcRecord | None) -> None:
+        """The warcio reader reads on from `frame`'s record; `record` (already handed out) becomes its reading."""
+        self.start_fallback(frame.offset)
+        assert self.fallback is not None
+        first = next(self.fallback, None)
+        if record is None or not isinstance(first, WarcRecord) or first.offset != frame.offset:
+            self.fallback_first = first  # (the caller never saw this record: it goes out as warcio read it)
+            return
+        if frame.limit is not None:
+            first.payload(frame.limit)
+        record._frame, record._record = first._frame, first._record
+
+    def check_header(self, fw: Any) -> bytes:
+        """The record's header bytes (as FastWARC parsed them), if its raw bytes are exactly those (in a gzip file:
+        the start of the member that starts there)."""
+        head = _header_bytes(fw)
+        start = fw.stream_pos
+        raw = self.window.at(start, len(head) + 4096) if self.gzip else self.window.at(start, len(head))
+        if raw is None:
+            raise _Unsure("the header's bytes are no longer in the window")
+        if self.gzip:
+            if not raw.startswith(_GZIP_MEMBER):
+                raise _Unsure("no gzip member where the record starts")
+            try:
+                raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, len(head))
+            except zlib.error as exc:
+                raise _Unsure(str(exc)) from exc
+        if raw != head:
+            raise _Unsure("the header is not written plainly")
+        return head
+
+
+def iter_records_fast(path: str) -> Iterator[WarcRecord | ReadError]:
+    """`corpus.io.warc.iter_records` with FastWARC reading the records it can (see the module docstring)."""
+    try:
+        raw = open_input(path)
+    except OSError:
+        yield from read_from(path)  # (it names the failure)
+        return
+    with raw:
+        try:
+            head = raw.read(4096)
+            raw.seek(0)
+        except (OSError, ValueError):
+            head = b""
+        if not _is_warc(head):  # ARC, empty, unreadable or not an archive: warcio's reader says what it is
+            yield from read_from(path)
+            return
+        state = _FastFile(path, raw)
+        state.gzip = head.startswith(_GZIP_MEMBER)
+        yield from _records(state)
+
+
+def _is_warc(head: bytes) -> bool:
+    if head.startswith(_GZIP_MEMBER):
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 8)
+        except zlib.error:
+            return False
+    return head.startswith(b"WARC/1.")
+
+
+def _records(state: _FastFile) -> Generator[WarcRecord | ReadError, None, None]:
+    expected = 0  # where the next record starts: after the records confirmed whole
+    if not state.pull():
+        yield from read_from(state.path)
+        return
+    while state.next is not None:
+        fw = state.next
+        try:
+            if fw.stream_pos != expected or (state.gzip and fw.stream_pos == state.window.pos):
+                raise _Unsure("FastWARC skipped bytes, or reads a whole-file gzip")
+            item, frame = _build(state, fw)
+        except _Unsure:
+            yield from read_from(state.path, expected, state.whole)
+            return
+        if item is not None:
+            yield item
+        if state.fallback is None:  # (the caller's payload() or defect() may have settled it already)
+            frame.settle(item, None)
+        if state.fallback is not None:  # warcio reads on from this record
+            if state.fallback_first is not None:
+                yield state.fallback_first
+            yield from state.fallback
+            return
+        kind = frame.content_defect
+        if kind and not frame.acknowledged:
+            yield ReadError(state.path, frame.offset, kind, _CONTENT_DEFECTS.get(kind, ""))
+        state.whole += 1
+        expected = frame.end_offset
+    if not state.done:  # FastWARC failed where a record should start
+        yield from read_from(state.path, expected, state.whole)
+
+
+def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
+    """The record FastWARC found, built as `corpus.io.warc` builds it (None for warcinfo); raises `_Unsure`."""
+    head = state.check_header(fw)
+    first_line, _, rest = head.partition(b"\n")
+    reader = fw.reader
+    try:
+        record = state.loader.parse_record_stream(_Block(rest, reader), first_line + b"\n", "warc")
+    except _Unsure:
+        raise
+    except Exception as exc:
+        raise _Unsure(str(exc)) from exc
+    names = [name.lower() for name, _ in record.rec_headers.headers]
+    if any(names.count(once.lower()) > 1 for once in _ONCE) or _length_defect(record) is not None:
+        raise _Unsure("a header the warcio reader reports")
+    length = int(record.rec_headers.get_header("Content-Length"))
+    if length != fw.content_length:
+        raise _Unsure("FastWARC read another length")
+    start = fw.stream_pos
+    frame = _FastFrame(state, start, len(head) + length + len(_TRAILER), record, reader)
+    if not state.gzip:
+        frame.end_offset = start + frame.size
+    item = None
+    if record.rec_type not in ("warcinfo",):
+        try:
+            item = _to_record(state.path, start, record, state.loader)
+        except Exception as exc:
+            raise _Unsure(str(exc)) from exc
+        item._frame = frame
+    return item, frame
