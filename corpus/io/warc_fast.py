@@ -23,13 +23,15 @@ and defect of that reading.
 
 from __future__ import annotations
 
-import io
 import zlib
+from collections import deque
 from collections.abc import Generator, Iterator
 from typing import Any, BinaryIO
 
 from fastwarc.warc import ArchiveIterator
-from warcio.recordloader import ArcWarcRecordLoader
+from warcio.limitreader import LimitReader
+from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
+from warcio.statusandheaders import StatusAndHeaders
 
 from corpus.io.inputs import open_input
 from corpus.io.warc import (
@@ -40,7 +42,6 @@ from corpus.io.warc import (
     WarcRecord,
     _End,
     _Frame,
-    _length_defect,
     _to_record,
     read_from,
 )
@@ -50,17 +51,19 @@ _GZIP_MEMBER = b"\x1f\x8b\x08"
 _WINDOW = 1 << 20
 _READ = 1 << 16
 _TRAILER = b"\r\n\r\n"
+#: WARC versions warcio's loader reads (others make it fail: then it says why).
+_VERSIONS = frozenset(ArcWarcRecordLoader.WARC_TYPES)
 
 
 class _Window:
-    """The file as FastWARC reads it (it reads sequentially, `_READ` bytes at a time), keeping the last `_WINDOW`
-    bytes so that a record's raw header and its member's gzip trailer can be checked without reading them again."""
+    """The file as FastWARC reads it (sequentially, `_READ` bytes at a time), keeping the last `_WINDOW` bytes or
+    more, so that a record's raw header and its member's gzip trailer can be checked without reading them again."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self.pos = 0  # bytes read so far
-        self._buf = bytearray()
-        self._start = 0  # file offset of _buf[0]
+        self._chunks: deque[tuple[int, bytes]] = deque()  # (file offset, bytes), in order
+        self._kept = 0
         self.eof = False
 
     def read(self, size: int = -1) -> bytes:
@@ -68,12 +71,11 @@ class _Window:
         if not data:
             self.eof = True
             return b""
-        self._buf += data
+        self._chunks.append((self.pos, data))
         self.pos += len(data)
-        if len(self._buf) > 2 * _WINDOW:
-            drop = len(self._buf) - _WINDOW
-            del self._buf[:drop]
-            self._start += drop
+        self._kept += len(data)
+        while self._kept - len(self._chunks[0][1]) >= _WINDOW:
+            self._kept -= len(self._chunks.popleft()[1])
         return data
 
     def tell(self) -> int:
@@ -84,42 +86,37 @@ class _Window:
 
     def at(self, offset: int, size: int) -> bytes | None:
         """Bytes [offset, offset + size) if they were read and are still kept (fewer at the end of what was read)."""
-        if offset < self._start or offset > self.pos:
+        if not self._chunks or offset < self._chunks[0][0] or offset > self.pos:
             return None
-        return bytes(self._buf[offset - self._start : offset - self._start + size])
+        parts = []
+        end = offset + size
+        for start, data in reversed(self._chunks):
+            if start >= end:
+                continue
+            parts.append(data[max(0, offset - start) : end - start])
+            if start <= offset:
+                break
+        return b"".join(reversed(parts))
 
 
 class _Block:
-    """A record as warcio's loader reads it: the rest of its header (bytes already checked), then its block from
-    FastWARC's payload reader. Lines are bounded as in `corpus.io.warc` (longer ones send the file there)."""
+    """A record's block from FastWARC's payload reader, read by warcio's HTTP header parser and `decode_body`, with
+    lines bounded as in `corpus.io.warc` (a longer one sends the file there)."""
 
-    def __init__(self, head: bytes, reader: Any) -> None:
-        self._head = io.BytesIO(head)
+    __slots__ = ("_reader",)
+
+    def __init__(self, reader: Any) -> None:
         self._reader = reader
-        self._in_head = bool(head)
 
     def read(self, size: int = -1) -> bytes:
-        if self._in_head:
-            data = self._head.read(size)
-            if data:
-                return data
-            self._in_head = False
-        return self._reader.read(size if size is not None and size >= 0 else _READ)
+        return self._reader.read(size if size is not None and size >= 0 else _READ)  # type: ignore[no-any-return]
 
     def readline(self, limit: int | None = None) -> bytes:
-        if self._in_head:
-            line = self._head.readline(-1 if limit is None else limit)
-            if line:
-                return line
-            self._in_head = False
         limit = MAX_LINE + 1 if limit is None or limit < 0 else min(limit, MAX_LINE + 1)
-        line = self._reader.readline(limit)
+        line: bytes = self._reader.readline(limit)
         if len(line) > MAX_LINE:
             raise _Unsure("a header line longer than MAX_LINE")
         return line
-
-    def tell(self) -> int:  # (warcio asks, for a length it does not use here)
-        return 0
 
 
 class _Unsure(Exception):
@@ -317,31 +314,55 @@ def _records(state: _FastFile) -> Generator[WarcRecord | ReadError, None, None]:
 
 
 def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
-    """The record FastWARC found, built as `corpus.io.warc` builds it (None for warcinfo); raises `_Unsure`."""
+    """The record FastWARC found, as `corpus.io.warc` builds it (None for warcinfo), or `_Unsure`. Its header is
+    the one warcio's parser makes of its bytes (checked to be plain `Name: value` lines): each line decoded as UTF-8
+    or else Latin-1, the name and value stripped; the rest is warcio's loader's own code (`parse_record_stream`)."""
     head = state.check_header(fw)
-    first_line, _, rest = head.partition(b"\n")
-    reader = fw.reader
+    protocol = fw.headers.status_line_bytes.decode("latin-1")
+    if protocol not in _VERSIONS:
+        raise _Unsure("a WARC version warcio does not read")
+    headers = []
+    for name, value in fw.headers.items_bytes():
+        if not name or name[0] in b" \t" or b":" in name:  # (warcio reads a line starting with a blank as more value)
+            raise _Unsure("a header line warcio reads differently")
+        line = name + b": " + value
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            text = line.decode("iso-8859-1")
+        key, _, text = text.rstrip().partition(":")
+        headers.append((key.rstrip(" \t"), text.lstrip()))
+    loader = state.loader
+    rec_headers = StatusAndHeaders(statusline="", headers=headers, protocol=protocol, total_len=len(head))
+    names = [name.lower() for name, _ in headers]
+    if any(names.count(once.lower()) > 1 for once in _ONCE):
+        raise _Unsure("a header the warcio reader reports")
+    rec_type = rec_headers.get_header("WARC-Type")
     try:
-        record = state.loader.parse_record_stream(_Block(rest, reader), first_line + b"\n", "warc")
+        length = int(rec_headers.get_header("Content-Length"))
+        uri = loader._ensure_target_uri_format(rec_headers)
+        if length != fw.content_length or length < 0:
+            raise _Unsure("a length the warcio reader reports")
+        stream = LimitReader(_Block(fw.reader), length)
+        http_headers = loader.load_http_headers(rec_type, uri, stream, length)
     except _Unsure:
         raise
-    except Exception as exc:
+    except Exception as exc:  # (an unparsable HTTP header: warcio's reader says what)
         raise _Unsure(str(exc)) from exc
-    names = [name.lower() for name, _ in record.rec_headers.headers]
-    if any(names.count(once.lower()) > 1 for once in _ONCE) or _length_defect(record) is not None:
-        raise _Unsure("a header the warcio reader reports")
-    length = int(record.rec_headers.get_header("Content-Length"))
-    if length != fw.content_length:
-        raise _Unsure("FastWARC read another length")
+    payload_length = length - stream.tell() if length and http_headers else -1
+    content_type = rec_headers.get_header("Content-Type")
+    record = ArcWarcRecord(
+        "warc", rec_type, rec_headers, stream, http_headers, content_type, length, payload_length=payload_length
+    )
     start = fw.stream_pos
-    frame = _FastFrame(state, start, len(head) + length + len(_TRAILER), record, reader)
+    frame = _FastFrame(state, start, len(head) + length + len(_TRAILER), record, fw.reader)
     if not state.gzip:
         frame.end_offset = start + frame.size
-    item = None
-    if record.rec_type not in ("warcinfo",):
-        try:
-            item = _to_record(state.path, start, record, state.loader)
-        except Exception as exc:
-            raise _Unsure(str(exc)) from exc
-        item._frame = frame
+    if rec_type == "warcinfo":
+        return None, frame
+    try:
+        item = _to_record(state.path, start, record, loader)
+    except Exception as exc:
+        raise _Unsure(str(exc)) from exc
+    item._frame = frame
     return item, frame
