@@ -255,8 +255,8 @@ def iter_records_fast(path: str) -> Iterator[WarcRecord | ReadError]:
     """`corpus.io.warc.iter_records` with FastWARC reading the records it can (see the module docstring)."""
     try:
         raw = open_input(path)
-    except OSError:
-        yield from read_from(path)  # (it names the failure)
+    except OSError as exc:  # (as corpus.io.warc names it)
+        yield ReadError(path, 0, f"unopenable_file:{type(exc).__name__}", str(exc)[:300])
         return
     with raw:
         try:
