@@ -19,8 +19,9 @@ from tests.conftest import SHARED, shared_path
 
 #: What a reader gives the recipes: every field of a record, its payload (cap 1 MiB) and defect, and the errors.
 #: `read`: "payload" reads each payload then asks its defect (as the recipes do), "defect" only asks the defect,
-#: "nothing" moves on without either (the reader then reports a defect as an error of its own).
-READS = ("payload", "defect", "nothing")
+#: "nothing" moves on without either (the reader then reports a defect as an error of its own), "defect_first" asks
+#: the defect before reading the payload.
+READS = ("payload", "defect", "nothing", "defect_first")
 
 
 def _items(path: str, reader: str, read: str) -> list[tuple]:
@@ -37,6 +38,8 @@ def _items(path: str, reader: str, read: str) -> list[tuple]:
             row += (item.payload(1 << 20), item.defect(), item.payload(100))
         elif read == "defect":
             row += (item.defect(),)
+        elif read == "defect_first":  # (the payload is then what is left of it: nothing)
+            row += (item.defect(), item.payload(1 << 20))
         out.append(row)
     return out
 

@@ -166,6 +166,7 @@ class _FastFrame(_Frame):
                 pass
         except Exception:  # a failed read of a corrupt or cut member: the check below fails
             pass
+        self.record.raw_stream.limit = 0  # read to its end (FastWARC's reader goes away with the next record)
         if self.state.advance(self):
             self.end = _End()
             return
