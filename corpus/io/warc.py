@@ -387,8 +387,7 @@ def sniff_type(head: bytes) -> str | None:
     return None
 
 
-def _record_id(path: str, offset: int, headers: Any) -> str:
-    rid = headers.get_header("WARC-Record-ID")
+def _record_id(path: str, offset: int, rid: str | None) -> str:
     if rid:
         return rid
     # ARC records have no id: derive a stable one from where the record is.
@@ -397,9 +396,12 @@ def _record_id(path: str, offset: int, headers: Any) -> str:
 
 
 def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
-    headers = record.rec_headers
+    first: dict[str, str] = {}  # (warcio's get_header: the first header of that name, in any case)
+    for name, value in record.rec_headers.headers:
+        first.setdefault(name.lower(), value)
+    header = first.get
     http = record.http_headers
-    warc_content_type = headers.get_header("Content-Type") or ""
+    warc_content_type = header("content-type") or ""
     if http is None and record.rec_type in ("response", "revisit") and "application/http" in warc_content_type:
         # warcio parses HTTP headers only behind http(s) target URIs.
         try:
@@ -407,7 +409,7 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
             record.http_headers = http
         except Exception:
             http = None
-    url = headers.get_header("WARC-Target-URI") or headers.get_header("uri")
+    url = header("warc-target-uri") or header("uri")
     if url and url.startswith("<") and url.endswith(">"):
         url = url[1:-1]
     status = None
@@ -422,23 +424,23 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
             http_length = int(http.get_header("Content-Length") or "")
         except ValueError:
             http_length = None
-    payload_type = _mime(headers.get_header("WARC-Identified-Payload-Type")) or _mime(http_type)
+    payload_type = _mime(header("warc-identified-payload-type")) or _mime(http_type)
     if payload_type is None and (record.rec_type in ("resource", "conversion") or record.format == "arc"):
-        payload_type = _mime(warc_content_type) or _mime(headers.get_header("content-type"))
+        payload_type = _mime(warc_content_type)
     return WarcRecord(
         path=path,
         offset=offset,
         format=record.format,
         rec_type=record.rec_type,
-        record_id=_record_id(path, offset, headers),
+        record_id=_record_id(path, offset, header("warc-record-id")),
         url=url,
-        date=parse_date(headers.get_header("WARC-Date") or headers.get_header("archive-date")),
+        date=parse_date(header("warc-date") or header("archive-date")),
         payload_type=payload_type,
         http_status=status,
         http_content_type=http_type,
         http_content_length=http_length,
-        truncated=headers.get_header("WARC-Truncated"),
-        refers_to=headers.get_header("WARC-Refers-To"),
+        truncated=header("warc-truncated"),
+        refers_to=header("warc-refers-to"),
         _record=record,
     )
 

@@ -23,6 +23,7 @@ and defect of that reading.
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections import deque
 from collections.abc import Generator, Iterator
@@ -51,6 +52,7 @@ _GZIP_MEMBER = b"\x1f\x8b\x08"
 _WINDOW = 1 << 20
 _READ = 1 << 16
 _TRAILER = b"\r\n\r\n"
+_ONCE_LOWER = tuple(name.lower() for name in _ONCE)
 #: WARC versions warcio's loader reads (others make it fail: then it says why).
 _VERSIONS = frozenset(ArcWarcRecordLoader.WARC_TYPES)
 
@@ -121,16 +123,6 @@ class _Block:
 
 class _Unsure(Exception):
     """A record FastWARC read that this module cannot vouch for: the warcio reader reads from it on."""
-
-
-def _header_bytes(record: Any) -> bytes:
-    """The WARC header FastWARC parsed, written out plainly (what a record's header bytes are, nearly always)."""
-    status = record.headers.status_line_bytes
-    if not status:
-        raise _Unsure("no version line")
-    lines = [status]
-    lines.extend(name + b": " + value for name, value in record.headers.items_bytes())
-    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 class _FastFrame(_Frame):
@@ -214,7 +206,11 @@ class _FastFile:
         if self.gzip:  # its member holds just this record: the member's gzip trailer has its inflated length
             frame.end_offset = end
             trailer = self.window.at(end - 4, 4)
-            return trailer is not None and len(trailer) == 4 and int.from_bytes(trailer, "little") == frame.size
+            return (
+                trailer is not None
+                and len(trailer) == 4
+                and int.from_bytes(trailer, "little") == frame.size & 0xFFFFFFFF
+            )
         return end == frame.end_offset and self.window.at(end - len(_TRAILER), len(_TRAILER)) == _TRAILER
 
     def start_fallback(self, offset: int) -> None:
@@ -232,24 +228,20 @@ class _FastFile:
             first.payload(frame.limit)
         record._frame, record._record = first._frame, first._record
 
-    def check_header(self, fw: Any) -> bytes:
-        """The record's header bytes (as FastWARC parsed them), if its raw bytes are exactly those (in a gzip file:
-        the start of the member that starts there)."""
-        head = _header_bytes(fw)
-        start = fw.stream_pos
-        raw = self.window.at(start, len(head) + 4096) if self.gzip else self.window.at(start, len(head))
+    def raw(self, start: int, size: int) -> bytes:
+        """The first `size` bytes of the record at `start` as they are in the file (in a gzip file: the member that
+        starts there, inflated), or fewer where they end; `_Unsure` if they are no longer in the window."""
+        raw = self.window.at(start, size + 4096 if self.gzip else size)
         if raw is None:
-            raise _Unsure("the header's bytes are no longer in the window")
+            raise _Unsure("the record's bytes are no longer in the window")
         if self.gzip:
             if not raw.startswith(_GZIP_MEMBER):
                 raise _Unsure("no gzip member where the record starts")
             try:
-                raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, len(head))
+                raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, size)
             except zlib.error as exc:
                 raise _Unsure(str(exc)) from exc
-        if raw != head:
-            raise _Unsure("the header is not written plainly")
-        return head
+        return raw
 
 
 def iter_records_fast(path: str) -> Iterator[WarcRecord | ReadError]:
@@ -314,17 +306,13 @@ def _records(state: _FastFile) -> Generator[WarcRecord | ReadError, None, None]:
         yield from read_from(state.path, expected, state.whole)
 
 
-def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
-    """The record FastWARC found, as `corpus.io.warc` builds it (None for warcinfo), or `_Unsure`. Its header is
-    the one warcio's parser makes of its bytes (checked to be plain `Name: value` lines): each line decoded as UTF-8
-    or else Latin-1, the name and value stripped; the rest is warcio's loader's own code (`parse_record_stream`)."""
-    head = state.check_header(fw)
-    protocol = fw.headers.status_line_bytes.decode("latin-1")
-    if protocol not in _VERSIONS:
-        raise _Unsure("a WARC version warcio does not read")
+def _lines(items: tuple[tuple[bytes, bytes], ...]) -> list[tuple[str, str]]:
+    """Header lines as warcio's parser reads them from `Name: value` lines: each decoded as UTF-8 or else Latin-1,
+    cut at its first colon, the name and value stripped. Raises `_Unsure` for a line it reads otherwise (one that
+    starts with a blank continues the line before)."""
     headers = []
-    for name, value in fw.headers.items_bytes():
-        if not name or name[0] in b" \t" or b":" in name:  # (warcio reads a line starting with a blank as more value)
+    for name, value in items:
+        if not name or name[0] in b" \t" or b":" in name:
             raise _Unsure("a header line warcio reads differently")
         line = name + b": " + value
         try:
@@ -333,11 +321,86 @@ def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
             text = line.decode("iso-8859-1")
         key, _, text = text.rstrip().partition(":")
         headers.append((key.rstrip(" \t"), text.lstrip()))
+    return headers
+
+
+def _written(status: bytes | None, items: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    """A header block written plainly: what a record's bytes are, nearly always (then warcio parses them as
+    `_lines` does)."""
+    if not status:
+        raise _Unsure("no status line")
+    return status + b"\r\n" + b"".join(name + b": " + value + b"\r\n" for name, value in items) + b"\r\n"
+
+
+def _http_headers(
+    state: _FastFile, fw: Any, head: bytes, rec_type: str | None, uri: str, length: int, stream: LimitReader
+) -> tuple[Any, int]:
+    """The record's HTTP headers as warcio's loader reads them from `stream` (None where it reads none), and the
+    block bytes they take, with `stream` left after them; checks the record's header bytes (`_Unsure`).
+
+    FastWARC parses them; when its headers are the block's bytes written plainly they are read as `_lines` reads
+    them, otherwise warcio's parser reads those bytes (the same ones FastWARC took, or `_Unsure`). A record
+    FastWARC does not take for HTTP is read by warcio's parser from the stream."""
+    loader = state.loader
+    if not (length and rec_type in loader.HTTP_RECORDS and uri.startswith(loader.HTTP_SCHEMES)):  # (warcio's rule)
+        if state.raw(fw.stream_pos, len(head)) != head:
+            raise _Unsure("the WARC header is not written plainly")
+        return loader.load_http_headers(rec_type, uri, stream, length), 0
+    if not fw.is_http:
+        if state.raw(fw.stream_pos, len(head)) != head:
+            raise _Unsure("the WARC header is not written plainly")
+        http = loader.load_http_headers(rec_type, uri, stream, length)
+        return http, stream.tell()
+    fw.parse_http()
+    used = length - fw.content_length  # the bytes FastWARC took
+    raw = state.raw(fw.stream_pos, len(head) + used)
+    if raw[: len(head)] != head or len(raw) != len(head) + used:
+        raise _Unsure("the WARC header is not written plainly")
+    taken = raw[len(head) :]
+    status, items = fw.http_headers.status_line_bytes, fw.http_headers.items_bytes()
+    stream.limit = length - used
+    try:
+        plain = _lines(items) if status and taken == _written(status, items) else None
+    except _Unsure:  # (a line warcio reads otherwise: it reads them below)
+        plain = None
+    if plain is not None:
+        try:
+            first = status.decode("utf-8")
+        except UnicodeDecodeError:
+            first = status.decode("iso-8859-1")
+        protocol_status = first.rstrip().split(" ", 1)
+        http = StatusAndHeaders(
+            statusline=protocol_status[1].strip() if len(protocol_status) > 1 else "",
+            headers=plain,
+            protocol=protocol_status[0],
+            total_len=used,
+        )
+        return http, used
+    # Written otherwise (no blank line at the end of the block, a folded line, ...): warcio parses those bytes,
+    # and must end where FastWARC did: at a blank line, or at the end of the block.
+    taken_stream = LimitReader(io.BytesIO(taken), used)
+    http = loader.load_http_headers(rec_type, uri, taken_stream, length)
+    blank_end = taken.endswith(b"\n") and not taken[:-1].rsplit(b"\n", 1)[-1].strip()
+    if taken_stream.tell() != used or not (used == length or blank_end):
+        raise _Unsure("HTTP headers FastWARC reads otherwise")
+    return http, used
+
+
+def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
+    """The record FastWARC found, as `corpus.io.warc` builds it (None for warcinfo), or `_Unsure`. Its WARC and
+    HTTP headers are FastWARC's, checked to be the record's bytes written plainly, read as warcio's parser reads
+    those bytes (`_lines`); the rest is what warcio's loader does (`parse_record_stream`, `load_http_headers`)."""
+    warc_items = fw.headers.items_bytes()
+    head = _written(fw.headers.status_line_bytes, warc_items)
+    protocol = fw.headers.status_line_bytes.decode("latin-1")
+    if protocol not in _VERSIONS:
+        raise _Unsure("a WARC version warcio does not read")
+    headers = _lines(warc_items)
+    names = [name.lower() for name, _ in headers]
+    if any(names.count(once) > 1 for once in _ONCE_LOWER):
+        raise _Unsure("a header the warcio reader reports")
     loader = state.loader
     rec_headers = StatusAndHeaders(statusline="", headers=headers, protocol=protocol, total_len=len(head))
-    names = [name.lower() for name, _ in headers]
-    if any(names.count(once.lower()) > 1 for once in _ONCE):
-        raise _Unsure("a header the warcio reader reports")
     rec_type = rec_headers.get_header("WARC-Type")
     try:
         length = int(rec_headers.get_header("Content-Length"))
@@ -345,12 +408,12 @@ def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
         if length != fw.content_length or length < 0:
             raise _Unsure("a length the warcio reader reports")
         stream = LimitReader(_Block(fw.reader), length)
-        http_headers = loader.load_http_headers(rec_type, uri, stream, length)
+        http_headers, used = _http_headers(state, fw, head, rec_type, uri, length, stream)
     except _Unsure:
         raise
-    except Exception as exc:  # (an unparsable HTTP header: warcio's reader says what)
+    except Exception as exc:  # (a missing target URI, unparsable HTTP headers: warcio's reader says what)
         raise _Unsure(str(exc)) from exc
-    payload_length = length - stream.tell() if length and http_headers else -1
+    payload_length = length - used if length and http_headers else -1
     content_type = rec_headers.get_header("Content-Type")
     record = ArcWarcRecord(
         "warc", rec_type, rec_headers, stream, http_headers, content_type, length, payload_length=payload_length
