@@ -9,9 +9,10 @@ reader, and of each Spark Python worker, on a generated multi-GB WARC.
    WarcReader.read_file its HTML records, decoded to text (it does that much more). Rates are per CPU-second of
    this process (best of --repeat), records (all of them, as our reader counts them) and MB (input bytes as
    stored): the machine is shared, CPU time is what is comparable.
-2. Memory (--big-gb N, 0 to skip). A generated WARC of about N GB (per-record gzip: 1 MiB image responses of
-   random bytes stored uncompressed, one English page every tenth record, and three 300 MB HTML responses: plain,
-   chunked, and with no type (the recipe reads it to sniff it)) in a temporary folder, deleted afterwards. Each of
+2. Memory (--big-gb N, 0 to skip). A generated WARC of about N GB laid out like Common Crawl's (request, response
+   and metadata per URL, a gzip member each; the responses are 256 KiB images of random bytes, stored, and an
+   English page every twentieth; and three 300 MB HTML responses: plain, chunked, and with no type, which the
+   recipe reads to sniff it) in a temporary folder, deleted afterwards. Each of
    our readers reads it in a fresh process as the recipes do: wall, CPU and peak RSS (VmHWM). Then `corpus
    extract` on Spark local[2] over two names of it (one task each): the peak RSS of each Python process under
    the JVM (pyspark's workers and their extraction sandboxes) from /proc/<pid>/status VmHWM, sampled every 0.2 s.
@@ -142,32 +143,37 @@ def _response(url: str, body_parts: int, piece: bytes, *, chunked: bool = False,
     ) + http
 
 
+def _member(data: bytes, level: int) -> bytes:
+    return gzip.compress(data, compresslevel=level, mtime=0)
+
+
 def generate(path: Path, gigabytes: float) -> tuple[int, int]:
-    """The multi-GB WARC of part 2; returns (records, bytes)."""
+    """The multi-GB WARC of part 2, laid out like Common Crawl's (request, response, metadata per URL, a gzip
+    member each); returns (records, bytes)."""
     from corpus import hostile
 
-    image = os.urandom(1 << 20)
+    image = os.urandom(1 << 18)
     html_piece = (b"<p>" + b"lorem ipsum dolor sit amet " * 37 + b"</p>\n") * 1024
     html_piece = html_piece[: 1 << 20]
-    records = 0
+    records = pages = 0
     with open(path, "wb") as out:
         target = int(gigabytes * 1e9)
         huge = {target // 4: {}, target // 2: {"chunked": True}, 3 * target // 4: {"typed": False}}
         while out.tell() < target:
-            records += 1
-            url = f"http://big.example/{records}"
-            if records % 10 == 0:
-                page = hostile.english_page(f"Page {records}", start=records)
-                out.write(hostile.gzip_member(hostile.html_record(url, page)))
-            else:
-                block = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n\r\n" + records.to_bytes(8, "big") + image
-                head = (
-                    b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:img-%d>\r\n"
-                    b"WARC-Target-URI: %s\r\nWARC-Date: 2024-01-01T00:00:00Z\r\n"
-                    b"WARC-Identified-Payload-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-                    % (records, url.encode(), len(block))
-                )
-                out.write(gzip.compress(head + block + b"\r\n\r\n", compresslevel=0, mtime=0))
+            pages += 1
+            url = f"http://big.example/{pages}"
+            request = f"GET /{pages} HTTP/1.1\r\nHost: big.example\r\nUser-Agent: bench\r\n\r\n".encode()
+            out.write(_member(hostile.warc_record(url, request, rec_type="request", name=f"req{pages}"), 6))
+            if pages % 20 == 0:
+                page = hostile.english_page(f"Page {pages}", start=pages)
+                out.write(_member(hostile.html_record(url, page), 6))
+            else:  # an image of 256 KiB of random bytes, stored (deflate level 0: generating it stays fast)
+                block = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n\r\n" + pages.to_bytes(8, "big") + image
+                record = hostile.warc_record(url, block, headers=[("WARC-Identified-Payload-Type", "image/jpeg")])
+                out.write(_member(record, 0))
+            metadata = b"fetchTimeMs: 120\r\ncharset-detected: UTF-8\r\n"
+            out.write(_member(hostile.warc_record(url, metadata, rec_type="metadata", name=f"meta{pages}"), 6))
+            records += 3
             for mark in [m for m in huge if out.tell() >= m]:
                 options = huge.pop(mark)
                 records += 1

@@ -105,10 +105,11 @@ class _Block:
     """A record's block from FastWARC's payload reader, read by warcio's HTTP header parser and `decode_body`, with
     lines bounded as in `corpus.io.warc` (a longer one sends the file there)."""
 
-    __slots__ = ("_reader",)
+    __slots__ = ("_reader", "long_line")
 
     def __init__(self, reader: Any) -> None:
         self._reader = reader
+        self.long_line = False  # (noted too: a caller may take the exception for an unparsable header)
 
     def read(self, size: int = -1) -> bytes:
         return self._reader.read(size if size is not None and size >= 0 else _READ)  # type: ignore[no-any-return]
@@ -117,6 +118,7 @@ class _Block:
         limit = MAX_LINE + 1 if limit is None or limit < 0 else min(limit, MAX_LINE + 1)
         line: bytes = self._reader.readline(limit)
         if len(line) > MAX_LINE:
+            self.long_line = True
             raise _Unsure("a header line longer than MAX_LINE")
         return line
 
@@ -306,22 +308,42 @@ def _records(state: _FastFile) -> Generator[WarcRecord | ReadError, None, None]:
         yield from read_from(state.path, expected, state.whole)
 
 
-def _lines(items: tuple[tuple[bytes, bytes], ...]) -> list[tuple[str, str]]:
-    """Header lines as warcio's parser reads them from `Name: value` lines: each decoded as UTF-8 or else Latin-1,
-    cut at its first colon, the name and value stripped. Raises `_Unsure` for a line it reads otherwise (one that
-    starts with a blank continues the line before)."""
+def _decoded(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("iso-8859-1")
+
+
+def _lines(block: bytes) -> tuple[str, list[tuple[str, str]]]:
+    """The status line and headers of a header block written plainly (`_written`), as warcio's parser reads them:
+    each line decoded as UTF-8 or else Latin-1 (all at once when the block is UTF-8: then each line is), cut at
+    its first colon, the name and value stripped. `_Unsure` for a line it reads otherwise (one that starts with a
+    blank continues the line before)."""
+    try:
+        texts = block.decode("utf-8").split("\r\n")
+    except UnicodeDecodeError:
+        texts = [_decoded(line) for line in block.split(b"\r\n")]
     headers = []
-    for name, value in items:
-        if not name or name[0] in b" \t" or b":" in name:
+    for text in texts[1:-2]:  # (between the status line and the blank line)
+        name, colon, value = text.rstrip().partition(":")
+        if not name or name[0] in " \t" or not colon:
             raise _Unsure("a header line warcio reads differently")
-        line = name + b": " + value
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            text = line.decode("iso-8859-1")
-        key, _, text = text.rstrip().partition(":")
-        headers.append((key.rstrip(" \t"), text.lstrip()))
-    return headers
+        headers.append((name.rstrip(" \t"), value.lstrip()))
+    return texts[0], headers
+
+
+def _headers(status: str, headers: list[tuple[str, str]], protocol: str, total: int) -> StatusAndHeaders:
+    """warcio's StatusAndHeaders of headers already `str` (its constructor checks each one again)."""
+    made = StatusAndHeaders.__new__(StatusAndHeaders)
+    made.statusline, made.headers, made.protocol, made.total_len, made.headers_buff = (
+        status,
+        headers,
+        protocol,
+        total,
+        None,
+    )
+    return made
 
 
 def _written(status: bytes | None, items: tuple[tuple[bytes, bytes], ...]) -> bytes:
@@ -360,22 +382,14 @@ def _http_headers(
     status, items = fw.http_headers.status_line_bytes, fw.http_headers.items_bytes()
     stream.limit = length - used
     try:
-        plain = _lines(items) if status and taken == _written(status, items) else None
+        plain = _lines(taken) if status and taken == _written(status, items) else None
     except _Unsure:  # (a line warcio reads otherwise: it reads them below)
         plain = None
     if plain is not None:
-        try:
-            first = status.decode("utf-8")
-        except UnicodeDecodeError:
-            first = status.decode("iso-8859-1")
+        first, lines = plain
         protocol_status = first.rstrip().split(" ", 1)
-        http = StatusAndHeaders(
-            statusline=protocol_status[1].strip() if len(protocol_status) > 1 else "",
-            headers=plain,
-            protocol=protocol_status[0],
-            total_len=used,
-        )
-        return http, used
+        statusline = protocol_status[1].strip() if len(protocol_status) > 1 else ""
+        return _headers(statusline, lines, protocol_status[0], used), used
     # Written otherwise (no blank line at the end of the block, a folded line, ...): warcio parses those bytes,
     # and must end where FastWARC did: at a blank line, or at the end of the block.
     taken_stream = LimitReader(io.BytesIO(taken), used)
@@ -395,19 +409,20 @@ def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
     protocol = fw.headers.status_line_bytes.decode("latin-1")
     if protocol not in _VERSIONS:
         raise _Unsure("a WARC version warcio does not read")
-    headers = _lines(warc_items)
+    _, headers = _lines(head)
     names = [name.lower() for name, _ in headers]
     if any(names.count(once) > 1 for once in _ONCE_LOWER):
         raise _Unsure("a header the warcio reader reports")
     loader = state.loader
-    rec_headers = StatusAndHeaders(statusline="", headers=headers, protocol=protocol, total_len=len(head))
+    rec_headers = _headers("", headers, protocol, len(head))
     rec_type = rec_headers.get_header("WARC-Type")
     try:
         length = int(rec_headers.get_header("Content-Length"))
         uri = loader._ensure_target_uri_format(rec_headers)
         if length != fw.content_length or length < 0:
             raise _Unsure("a length the warcio reader reports")
-        stream = LimitReader(_Block(fw.reader), length)
+        block = _Block(fw.reader)
+        stream = LimitReader(block, length)
         http_headers, used = _http_headers(state, fw, head, rec_type, uri, length, stream)
     except _Unsure:
         raise
@@ -428,5 +443,7 @@ def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
         item = _to_record(state.path, start, record, loader)
     except Exception as exc:
         raise _Unsure(str(exc)) from exc
+    if block.long_line:
+        raise _Unsure("a header line longer than MAX_LINE")
     item._frame = frame
     return item, frame
