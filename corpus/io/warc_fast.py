@@ -105,18 +105,29 @@ class _Block:
     """A record's block from FastWARC's payload reader, read by warcio's HTTP header parser and `decode_body`, with
     lines bounded as in `corpus.io.warc` (a longer one sends the file there)."""
 
-    __slots__ = ("_reader", "long_line")
+    __slots__ = ("_reader", "failed", "long_line")
 
     def __init__(self, reader: Any) -> None:
         self._reader = reader
         self.long_line = False  # (noted too: a caller may take the exception for an unparsable header)
+        self.failed = False  # FastWARC could not read on (a corrupt or cut member): warcio's reader says what
 
     def read(self, size: int = -1) -> bytes:
-        return self._reader.read(size if size is not None and size >= 0 else _READ)  # type: ignore[no-any-return]
+        if self.failed:
+            return b""
+        try:
+            return self._reader.read(size if size is not None and size >= 0 else _READ)  # type: ignore[no-any-return]
+        except Exception:
+            self.failed = True
+            return b""
 
     def readline(self, limit: int | None = None) -> bytes:
         limit = MAX_LINE + 1 if limit is None or limit < 0 else min(limit, MAX_LINE + 1)
-        line: bytes = self._reader.readline(limit)
+        try:
+            line: bytes = self._reader.readline(limit)
+        except Exception as exc:
+            self.failed = True
+            raise _Unsure(str(exc)) from exc
         if len(line) > MAX_LINE:
             self.long_line = True
             raise _Unsure("a header line longer than MAX_LINE")
@@ -130,12 +141,12 @@ class _Unsure(Exception):
 class _FastFrame(_Frame):
     """A record read by FastWARC: `settle` confirms its framing once it is done with, or hands it to warcio."""
 
-    __slots__ = ("end_offset", "limit", "reader", "settled", "size", "state")
+    __slots__ = ("block", "end_offset", "limit", "reader", "settled", "size", "state")
     fast = True
 
-    def __init__(self, state: _FastFile, offset: int, size: int, record: Any, reader: Any) -> None:
+    def __init__(self, state: _FastFile, offset: int, size: int, record: Any, block: _Block) -> None:
         super().__init__(None, offset, record, None, "")  # type: ignore[arg-type]
-        self.state, self.reader = state, reader
+        self.state, self.block, self.reader = state, block, block._reader
         self.size = size  # the record's bytes as written: header, block and the CRLF CRLF after it
         self.end_offset = -1  # where the next record starts (in a gzip file: known once FastWARC found it)
         self.settled = False
@@ -158,10 +169,10 @@ class _FastFrame(_Frame):
         try:
             while self.reader.consume(_READ):
                 pass
-        except Exception:  # a failed read of a corrupt or cut member: the check below fails
-            pass
+        except Exception:  # a corrupt or cut member
+            self.block.failed = True
         self.record.raw_stream.limit = 0  # read to its end (FastWARC's reader goes away with the next record)
-        if self.state.advance(self):
+        if not self.block.failed and self.state.advance(self):
             self.end = _End()
             return
         self.state.hand_over(self, record)
@@ -320,6 +331,8 @@ def _lines(block: bytes) -> tuple[str, list[tuple[str, str]]]:
     each line decoded as UTF-8 or else Latin-1 (all at once when the block is UTF-8: then each line is), cut at
     its first colon, the name and value stripped. `_Unsure` for a line it reads otherwise (one that starts with a
     blank continues the line before)."""
+    if block.count(b"\n") != block.count(b"\r\n"):  # (warcio ends a line at a bare LF too)
+        raise _Unsure("a bare LF in a header")
     try:
         texts = block.decode("utf-8").split("\r\n")
     except UnicodeDecodeError:
@@ -434,7 +447,7 @@ def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
         "warc", rec_type, rec_headers, stream, http_headers, content_type, length, payload_length=payload_length
     )
     start = fw.stream_pos
-    frame = _FastFrame(state, start, len(head) + length + len(_TRAILER), record, fw.reader)
+    frame = _FastFrame(state, start, len(head) + length + len(_TRAILER), record, block)
     if not state.gzip:
         frame.end_offset = start + frame.size
     if rec_type == "warcinfo":
@@ -443,7 +456,7 @@ def _build(state: _FastFile, fw: Any) -> tuple[WarcRecord | None, _FastFrame]:
         item = _to_record(state.path, start, record, loader)
     except Exception as exc:
         raise _Unsure(str(exc)) from exc
-    if block.long_line:
-        raise _Unsure("a header line longer than MAX_LINE")
+    if block.long_line or block.failed:
+        raise _Unsure("a header line longer than MAX_LINE, or FastWARC could not read on")
     item._frame = frame
     return item, frame
