@@ -9,8 +9,11 @@ import gzip
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import corpus.io.warc_fast as warc_fast
 from corpus import hostile
@@ -215,3 +218,76 @@ def test_a_record_of_hundreds_of_mb_costs_the_cap_in_memory(tmp_path, gzipped, c
         assert int(grown_mib) < 100, f"{reader}: reading a 300 MB record grew the process by {grown_mib} MiB"
     assert seen["fastwarc"] == seen["warcio"]
     assert seen["fastwarc"][0] == ("http://big.example/", 10 << 20, True, None)
+
+
+# --- mutated files ----------------------------------------------------------------------------------------------
+
+_GOOD = [record for _, record in hostile.good_pages(3, "mut")]
+_BASES = [hostile.warc_file(_GOOD, gzipped=True), hostile.warc_file(_GOOD, gzipped=False)]
+_INSERTS = [
+    b"\r\n",
+    b"\n",
+    b"WARC/1.0\r\n",
+    b" ",
+    b":",
+    b"\r\n\r\n",
+    b"\x1f\x8b\x08",
+    b"Content-Length: 5\r\n",
+    b"\xff",
+]
+
+
+def _mutated(base: int, edits: list[tuple[int, int, int, int]]) -> bytes:
+    """Base file `base` with `edits` (kind, place, size, choice) made to its bytes, or (kind 3) to the inflated
+    bytes of the member at that place, written back as one member."""
+    data = bytearray(_BASES[base])
+    for kind, place, size, choice in edits:
+        at = place % max(1, len(data))
+        if kind == 0:
+            data[at : at + 1] = bytes([choice % 256])
+        elif kind == 1:
+            del data[at : at + size]
+        elif kind == 2:
+            data[at:at] = _INSERTS[choice % len(_INSERTS)]
+        elif base == 0:  # inside a member: its record changed, the member whole
+            starts = [i for i in range(len(data)) if data[i : i + 3] == b"\x1f\x8b\x08"]
+            start = max([s for s in starts if s <= at] or [0])
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                inner = bytearray(inflater.decompress(bytes(data[start:])))
+            except zlib.error:
+                continue
+            where = (choice * 7919) % max(1, len(inner))
+            inner[where:where] = _INSERTS[choice % len(_INSERTS)]
+            data[start:] = gzip.compress(bytes(inner), mtime=0) + inflater.unused_data
+        else:
+            del data[at:]
+    return bytes(data)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    base=st.integers(0, 1),
+    edits=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 1 << 20), st.integers(1, 64), st.integers(0, 255)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_mutated_files_read_the_same_with_either_reader(tmp_path, base, edits):
+    data = _mutated(base, edits)
+    path = tmp_path / ("m.warc.gz" if data[:2] == b"\x1f\x8b" else "m.warc")
+    path.write_bytes(data)
+    for read in ("payload", "nothing"):
+        assert _items(str(path), "fastwarc", read) == _items(str(path), "warcio", read), read
+
+
+def test_a_bare_line_feed_inside_a_header_value(tmp_path, handed_over):
+    """warcio ends a header line at a bare LF (then its header ends at the blank line after it); FastWARC reads
+    on to CRLF. Found by mutating files and comparing the readers."""
+    page = _GOOD[1].replace(b"WARC-Date: 2024", b"WARC-Date: 20\n\n24", 1)
+    for gzipped in (True, False):
+        path = tmp_path / ("b.warc.gz" if gzipped else "b.warc")
+        path.write_bytes(hostile.warc_file([_GOOD[0], page, _GOOD[2]], gzipped))
+        assert _items(str(path), "fastwarc", "payload") == _items(str(path), "warcio", "payload")
+    assert handed_over
