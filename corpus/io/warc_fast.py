@@ -1,24 +1,27 @@
 """WARC files read by FastWARC (resiliparse's reader, in Rust) where it reads them as `corpus.io.warc` would, and by
 that reader from the first record where it might not: the same records, offsets, payloads and errors, faster.
 
-FastWARC finds the records and inflates their gzip members; everything a record says is still parsed by warcio
-(its WARC headers from their raw bytes, its HTTP headers from its block) and its payload decoded by
-`corpus.io.http`, so a record FastWARC reads is built by the same code as in `corpus.io.warc`. What FastWARC does
-not check is checked here, on the raw bytes it read (kept in a bounded window, nothing read twice):
+FastWARC finds the records, inflates their gzip members and parses their WARC and HTTP headers. A record is
+built from them only when what FastWARC parsed is what warcio's parser would: the header bytes in the file (kept
+in a bounded window behind FastWARC's reads, nothing read twice) must be FastWARC's headers written plainly
+(``Name: value`` lines ending in CRLF, no bare LF, no line starting with a blank), and are then read as warcio's
+parser reads such lines; HTTP headers written otherwise are parsed by warcio's parser from those same bytes. The
+fields, the payload (`corpus.io.http`) and the checks on it are `corpus.io.warc`'s own code.
 
-- before a record is handed out: the file is WARC (not ARC), its first record starts at byte 0, and the record's
-  header bytes are exactly those of the header FastWARC parsed, written out plainly (``Name: value`` lines ending
-  in CRLF: so warcio parses the same header from them), with one WARC-Type, WARC-Record-ID and Content-Length;
-- when it is done with (its payload read, its `defect()` asked, or the next record wanted): the record ends where
-  its Content-Length says, followed by CRLF CRLF, and then the next record (FastWARC's next one) or the end of the
-  file. In a gzip file that is its member's length in the gzip trailer (the member holds that record and nothing
-  else); in a plain file, the bytes themselves.
+Framing is checked on the raw bytes too:
+
+- before a record is handed out: the file is WARC (not ARC), its records start where the one before ended (the
+  first at byte 0), one WARC-Type, WARC-Record-ID and Content-Length, a version warcio reads;
+- once it is done with (its payload read, its `defect()` asked, or the next record wanted): its block has the
+  length its Content-Length says, followed by CRLF CRLF and then FastWARC's next record or the end of the file.
+  In a gzip file: the member's inflated length in its gzip trailer is exactly that (the member holds the record
+  and nothing else); in a plain file, the bytes themselves.
 
 Anything else (ARC files, whole-file gzip, a lying or missing length, a member cut short or corrupt, junk between
 records, headers written unusually, FastWARC failing) hands the file to `corpus.io.warc` from the record where
-the checks failed: reading resumes at that record's offset exactly as that reader would have reached it. A record
-already handed out (its payload read from FastWARC's stream) is read again there, and the caller sees the payload
-and defect of that reading.
+the checks failed: reading resumes at that record's offset as that reader would have reached it. A record
+already handed out is read again there, and the caller sees that reading's payload and defect (`payload()`
+settles the framing before it returns).
 """
 
 from __future__ import annotations
