@@ -291,3 +291,12 @@ def test_a_bare_line_feed_inside_a_header_value(tmp_path, handed_over):
         path.write_bytes(hostile.warc_file([_GOOD[0], page, _GOOD[2]], gzipped))
         assert _items(str(path), "fastwarc", "payload") == _items(str(path), "warcio", "payload")
     assert handed_over
+
+
+def test_the_reader_setting_is_checked():
+    from corpus.config import ConfigError, load_config
+
+    for reader in ("auto", "fastwarc", "warcio"):
+        assert load_config(None, [f"reader.warc_reader={reader}"]).reader.warc_reader == reader
+    with pytest.raises(ConfigError, match=r"reader\.warc_reader: 'fastwrc' is not a reader \(did you mean 'fastwarc'"):
+        load_config(None, ["reader.warc_reader=fastwrc"])
