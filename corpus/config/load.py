@@ -42,6 +42,7 @@ from corpus.config.settings import (
 from corpus.filters import FILTERS, filter_class
 from corpus.filters.language import DEFAULT_THRESHOLD
 from corpus.io.documents import INPUT_FORMATS
+from corpus.io.warc import WARC_READERS
 from corpus.minhash import MinhashParams
 
 
@@ -419,6 +420,11 @@ def validate(config: Config) -> Config:
     for code in config.reader.allowed_http_status:
         if not ((code.isdigit() and len(code) == 3) or (len(code) == 3 and code[0].isdigit() and code[1:] == "xx")):
             raise ConfigError(f"reader.allowed_http_status: {code!r} is neither a status code nor a range like 2xx")
+    if config.reader.warc_reader not in WARC_READERS:
+        raise ConfigError(
+            f"reader.warc_reader: {config.reader.warc_reader!r} is not a reader"
+            f"{_suggest(config.reader.warc_reader, WARC_READERS)}; known: {', '.join(WARC_READERS)}"
+        )
     if config.extract.cpu_time_limit < 0:
         raise ConfigError("extract.cpu_time_limit: must be >= 0")
     if config.limit < 0:

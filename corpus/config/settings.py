@@ -51,6 +51,10 @@ class ReaderSettings:
     max_payload_bytes: int = 10 * 1024 * 1024
     #: HTTP statuses to process; others are removed as `http_status:<code>`. "2xx" style ranges are allowed.
     allowed_http_status: list[str] = field(default_factory=lambda: ["2xx"])
+    #: Which reader reads WARC files: "auto" (FastWARC where it reads a file as warcio's reader does, warcio's from
+    #: the first record where it might not; warcio's alone if FastWARC is not installed), "fastwarc" (the same,
+    #: FastWARC required) or "warcio" (corpus.io.warc alone). The records, offsets and errors are the same.
+    warc_reader: str = "auto"
 
 
 @dataclass

@@ -245,8 +245,11 @@ def decode_body(raw: Readable, limit: int, chunked: bool = False, encoding: str 
     reader: _Counted | _Dechunked | _Decompressed = _Decompressed(source, encoding) if encoding in ENCODINGS else source
     parts: list[bytes] = []
     total = 0
+    # Stored bytes are asked for up to the cap at once (a reader gives what it has, FastWARC's the whole body: one
+    # piece, no copy to join them); decoders give `_BLOCK` bytes per call.
+    step = limit + 1 if reader is counted else _BLOCK
     while total <= limit:
-        piece = reader.read(min(_BLOCK, limit + 1 - total))
+        piece = reader.read(min(step, limit + 1 - total))
         if not piece:
             break
         parts.append(piece)

@@ -259,6 +259,10 @@ class _Frame:
 
     __slots__ = ("acknowledged", "body", "content_defect", "defect", "end", "message", "offset", "pass_", "record")
 
+    #: Read by FastWARC (corpus.io.warc_fast): its framing is confirmed by `settle`, which may hand the record to
+    #: this reader.
+    fast = False
+
     def __init__(self, pass_: _Pass, offset: int, record: Any, defect: str | None, message: str) -> None:
         self.pass_, self.offset, self.record = pass_, offset, record
         self.defect, self.message = defect, message  # known from the headers (an invalid Content-Length)
@@ -298,6 +302,14 @@ class WarcRecord:
         if frame is not None and frame.body is not None:
             body = frame.body
             return body.data[:limit], body.too_large or len(body.data) > limit
+        body = self._decode(limit)
+        if frame is not None and frame.fast:  # its framing decides whether these bytes stand or warcio reads them
+            frame.settle(self, limit)  # type: ignore[attr-defined]
+            body = self._frame.body or body  # type: ignore[union-attr]
+        return body.data[:limit], body.too_large or len(body.data) > limit
+
+    def _decode(self, limit: int) -> Body:
+        frame = self._frame
         http = self._record.http_headers
         chunked = encoding = None
         if http is not None:
@@ -308,7 +320,7 @@ class WarcRecord:
             frame.body = body
             if not body.too_large:
                 frame.content_defect = self._content_defect(body)
-        return body.data, body.too_large
+        return body
 
     def _content_defect(self, body: Body) -> str | None:
         """Is the payload shorter than its HTTP headers promise? (Only for responses not marked WARC-Truncated.)"""
@@ -334,9 +346,12 @@ class WarcRecord:
         Calling it says the caller accounts for the defect: `iter_records` then reports no separate error."""
         if self._frame is None:
             return None
-        self._frame.acknowledged = True
-        end = self._frame.finish()
-        return end.defect or self._frame.content_defect
+        if self._frame.fast:
+            self._frame.settle(self, None)  # type: ignore[attr-defined]
+        frame = self._frame
+        frame.acknowledged = True
+        end = frame.finish()
+        return end.defect or frame.content_defect
 
     def raw_payload(self, limit: int) -> tuple[bytes, bool]:
         """The payload as stored, with any HTTP chunking and content-encoding still applied."""
@@ -372,8 +387,7 @@ def sniff_type(head: bytes) -> str | None:
     return None
 
 
-def _record_id(path: str, offset: int, headers: Any) -> str:
-    rid = headers.get_header("WARC-Record-ID")
+def _record_id(path: str, offset: int, rid: str | None) -> str:
     if rid:
         return rid
     # ARC records have no id: derive a stable one from where the record is.
@@ -382,9 +396,12 @@ def _record_id(path: str, offset: int, headers: Any) -> str:
 
 
 def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
-    headers = record.rec_headers
+    first: dict[str, str] = {}  # (warcio's get_header: the first header of that name, in any case)
+    for name, value in record.rec_headers.headers:
+        first.setdefault(name.lower(), value)
+    header = first.get
     http = record.http_headers
-    warc_content_type = headers.get_header("Content-Type") or ""
+    warc_content_type = header("content-type") or ""
     if http is None and record.rec_type in ("response", "revisit") and "application/http" in warc_content_type:
         # warcio parses HTTP headers only behind http(s) target URIs.
         try:
@@ -392,7 +409,7 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
             record.http_headers = http
         except Exception:
             http = None
-    url = headers.get_header("WARC-Target-URI") or headers.get_header("uri")
+    url = header("warc-target-uri") or header("uri")
     if url and url.startswith("<") and url.endswith(">"):
         url = url[1:-1]
     status = None
@@ -407,23 +424,23 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
             http_length = int(http.get_header("Content-Length") or "")
         except ValueError:
             http_length = None
-    payload_type = _mime(headers.get_header("WARC-Identified-Payload-Type")) or _mime(http_type)
+    payload_type = _mime(header("warc-identified-payload-type")) or _mime(http_type)
     if payload_type is None and (record.rec_type in ("resource", "conversion") or record.format == "arc"):
-        payload_type = _mime(warc_content_type) or _mime(headers.get_header("content-type"))
+        payload_type = _mime(warc_content_type)
     return WarcRecord(
         path=path,
         offset=offset,
         format=record.format,
         rec_type=record.rec_type,
-        record_id=_record_id(path, offset, headers),
+        record_id=_record_id(path, offset, header("warc-record-id")),
         url=url,
-        date=parse_date(headers.get_header("WARC-Date") or headers.get_header("archive-date")),
+        date=parse_date(header("warc-date") or header("archive-date")),
         payload_type=payload_type,
         http_status=status,
         http_content_type=http_type,
         http_content_length=http_length,
-        truncated=headers.get_header("WARC-Truncated"),
-        refers_to=headers.get_header("WARC-Refers-To"),
+        truncated=header("warc-truncated"),
+        refers_to=header("warc-refers-to"),
         _record=record,
     )
 
@@ -451,11 +468,11 @@ def _length_defect(record: Any) -> str | None:
 class _Pass:
     """One pass over an archive from a start offset, until its end or the first place it must resynchronise."""
 
-    def __init__(self, path: str, raw: BinaryIO, start: int, skip: int = 0) -> None:
+    def __init__(self, path: str, raw: BinaryIO, start: int, skip: int = 0, fmt: str | None = None) -> None:
         self.path, self.raw, self.skip = path, raw, skip
         self.src = _Source(raw, start)
         self.loader = ArcWarcRecordLoader(verify_http=False, arc2warc=False)
-        self.fmt: str | None = None
+        self.fmt = fmt  # "warc" or "arc" once the pass's first record is read
         self.consumed = 0  # records parsed (structural ones included)
 
     def records(self) -> Generator[WarcRecord | ReadError, None, str | int | None]:
@@ -700,17 +717,21 @@ def _member_holds_record(head: bytes) -> bool:
     return start.startswith(b"WARC/") or _ARC_PREFIX.match(start) is not None
 
 
-def _passes(path: str, raw: BinaryIO, skip: int = 0) -> Generator[WarcRecord | ReadError, None, tuple[bool, int]]:
-    """Passes over `raw` from its start, each resynchronising where the previous one stopped. Returns whether the
-    file turned out to be a whole-file gzip, and the records read."""
-    start, consumed = 0, 0
+def _passes(
+    path: str, raw: BinaryIO, skip: int = 0, start: int = 0, fmt: str | None = None
+) -> Generator[WarcRecord | ReadError, None, tuple[bool, int]]:
+    """Passes over `raw` from `start` (0, or where a pass in `fmt` reached a record after whole ones), each
+    resynchronising where the previous one stopped. Returns whether the file turned out to be a whole-file gzip,
+    and the records read."""
+    consumed = 0
     while True:
         try:
             raw.seek(start)
         except (OSError, ValueError) as exc:
             yield ReadError(path, start, f"unreadable_file:{type(exc).__name__}", str(exc)[:300])
             return False, consumed
-        reader = _Pass(path, raw, start, skip=max(0, skip - consumed))
+        reader = _Pass(path, raw, start, skip=max(0, skip - consumed), fmt=fmt)
+        fmt = None  # (a pass after a resynchronisation finds its format again)
         outcome = yield from reader.records()
         consumed += reader.consumed
         if outcome == _WHOLE_FILE:
@@ -720,8 +741,31 @@ def _passes(path: str, raw: BinaryIO, skip: int = 0) -> Generator[WarcRecord | R
         start = outcome
 
 
-def iter_records(path: str) -> Iterator[WarcRecord | ReadError]:
-    """All records of one WARC/ARC file, in order, and a `ReadError` for each unreadable stretch of it."""
+#: Readers `iter_records` can use (`reader.warc_reader`): FastWARC where it reads the file as this reader would
+#: (corpus.io.warc_fast; "auto" uses it when it is installed), or this reader alone.
+WARC_READERS = ("auto", "fastwarc", "warcio")
+
+
+def iter_records(path: str, reader: str = "auto") -> Iterator[WarcRecord | ReadError]:
+    """All records of one WARC/ARC file, in order, and a `ReadError` for each unreadable stretch of it. Whichever
+    the `reader` (WARC_READERS), the records, offsets and errors are the same."""
+    if reader != "warcio":
+        try:
+            from corpus.io.warc_fast import iter_records_fast
+        except ImportError:
+            if reader == "fastwarc":
+                raise
+        else:
+            return iter_records_fast(path)
+    return read_from(path)
+
+
+def read_from(path: str, start: int = 0, before: int = 0) -> Iterator[WarcRecord | ReadError]:
+    """The records of `path` from byte `start` on, by this reader: from the start, or (`start` > 0) from where a
+    WARC record follows `before` whole records (warcinfo included) read by FastWARC."""
+    if start > 0:
+        yield from _read_rest(path, start, before)
+        return
     try:
         stream = open_input(path)
     except OSError as exc:
@@ -741,6 +785,19 @@ def iter_records(path: str) -> Iterator[WarcRecord | ReadError]:
     # One gzip member holding many records: read the uncompressed stream, past the records already produced.
     with open_input(path) as raw, gzip.GzipFile(fileobj=raw) as unzipped:
         yield from _passes(path, unzipped, skip=consumed)  # type: ignore[arg-type]
+
+
+def _read_rest(path: str, start: int, before: int) -> Iterator[WarcRecord | ReadError]:
+    try:
+        stream = open_input(path)
+    except OSError as exc:
+        yield ReadError(path, start, f"unopenable_file:{type(exc).__name__}", str(exc)[:300])
+        return
+    with stream:
+        whole_file, consumed = yield from _passes(path, stream, start=start, fmt="warc")
+    if whole_file:
+        with open_input(path) as raw, gzip.GzipFile(fileobj=raw) as unzipped:
+            yield from _passes(path, unzipped, skip=before + consumed)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -775,7 +832,7 @@ def read_record_at(path: str, offset: int, limit: int = 2000) -> RawRecord:
     """The record at byte `offset` of `path` (a document's source_path and source_offset), read by the same reader
     as extraction (so whole-file gzip WARCs count offsets in the uncompressed stream, as their rows do). Raises
     ValueError when no record starts there."""
-    for item in iter_records(path):
+    for item in iter_records(path, "warcio"):  # (the record warcio parsed: `_raw` reads its headers)
         if isinstance(item, WarcRecord) and item.offset == offset:
             return _raw(path, offset, item._record, limit)
         if item.offset > offset:
