@@ -130,7 +130,7 @@ def measure(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
                 for pid in _tree(proc.pid):
                     sample = _sample(pid)
                     if sample:
-                        if pid not in kind:
+                        if kind.get(pid, "other") == "other":  # again until it has exec'd (Popen, spark-submit)
                             kind[pid] = _classify(pid)
                         cpu[pid] = max(cpu.get(pid, 0.0), sample[0])
                         rss += sample[1]
