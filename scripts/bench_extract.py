@@ -12,7 +12,16 @@ datatrove's blocklist loading) and is what matters at scale. Peak RSS and CPU se
 over the whole process tree (driver, JVM, Python workers, datatrove's forkserver workers and extraction
 sandboxes) every 0.2 s; CPU of a process that exits between two samples is counted up to its last sample.
 
+The CPU is also split by process: trafilatura's sandbox, Spark's Python workers (the rest of the recipe), the JVM;
+with the peak RSS of one Python worker (alone, and with the sandbox it started). `--before CHECKOUT` runs another
+checkout's code (its own .venv) in the same invocation, interleaved with ours.
+
+`--split` instead runs the recipe in process (no Spark) over the data and prints where the CPU of each HTML
+record goes: trafilatura's sandbox, then per step in the worker (reader, charset, guard, sandbox IPC, URL filter,
+each filter, Arrow conversion), for ours and `--before`, alternating `--repeat` times.
+
     python scripts/bench_extract.py [--data ../shared/data/ccdev] [--copies 2] [--out bench-out/extract]
+                                    [--before /work/main] [--split [--repeat 2]]
 """
 
 from __future__ import annotations
@@ -65,6 +74,107 @@ LocalPipelineExecutor(
     logging_dir=f"{out}/logs",
 ).run()
 """
+
+
+SPLIT_JOB = r"""
+import collections, functools, glob, itertools, json, resource, sys, time
+import corpus.document as document
+import corpus.io.warc as warc
+from corpus.config import config_from_dict
+from corpus.recipes import fineweb, recipe_for
+
+acc = collections.Counter()
+
+
+def timed(owner, name, label):
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            acc[label] += time.process_time() - start
+
+    setattr(owner, name, wrapper)
+
+
+def records(path):
+    it = warc.iter_records(path)
+    while True:
+        start = time.process_time()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            acc["reader (headers)"] += time.process_time() - start
+        yield item
+
+
+files = sorted(glob.glob(sys.argv[1] + "/*.warc.gz"))
+recipe = recipe_for(config_from_dict({}))
+# imports, lazy loads and the sandbox's start outside the timing (the sandbox's CPU is counted when it is reaped,
+# at the end: it includes its start-up, once per run)
+document.to_record_batch(list(itertools.islice(recipe.process_file(files[0]), 5)))
+timed(fineweb, "decode_html", "charset")
+timed(fineweb, "too_many_attributes", "guard")
+timed(type(recipe.sandbox), "run", "sandbox IPC")
+timed(type(recipe), "screen", "status + url")
+for flt in recipe.text_filters:
+    timed(flt, "filter", flt.name)
+timed(document, "to_record_batch", "arrow")
+html = 0
+start = time.process_time()
+for path in files:
+    for batch in document.batched(recipe.process_file(path, records(path))):
+        html += sum(t in fineweb.HTML_TYPES for t in batch.column("content_type").to_pylist())
+total = time.process_time() - start
+recipe.close()
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+acc["rest of the loop"] = total - sum(acc.values())
+print(json.dumps({"html": html, "worker": total, "sandbox": children.ru_utime + children.ru_stime, "steps": acc}))
+"""
+
+
+def run_split(python: str, data: str) -> dict:
+    """The in-process CPU split of one checkout's recipe over `data` (a fresh process)."""
+    out = subprocess.run([python, "-c", SPLIT_JOB, data], capture_output=True, text=True, cwd="/tmp", check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{python} split failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def split_main(data: str, before: str | None, repeat: int) -> int:
+    """--split: per-step CPU per HTML record, ours and `before`, alternating, the mean of `repeat` runs."""
+    pythons = {"ours": sys.executable}
+    if before:
+        pythons = {"before": str(Path(before).resolve() / ".venv" / "bin" / "python"), **pythons}
+    runs: dict[str, list[dict]] = {name: [] for name in pythons}
+    for i in range(repeat):
+        for name, python in pythons.items():
+            print(f"split {name}, run {i + 1} (load {os.getloadavg()[0]:.2f})", flush=True)
+            runs[name].append(run_split(python, data))
+    steps = sorted(
+        {k for rs in runs.values() for r in rs for k in r["steps"]}, key=lambda k: -runs["ours"][0]["steps"].get(k, 0)
+    )
+    print()
+    print("CPU ms per HTML record, in process (mean of runs):")
+    print(f"{'step':24} " + " ".join(f"{name:>8}" for name in pythons))
+
+    def row(label: str, value: Callable[[dict], float]) -> None:
+        cells = []
+        for rs in runs.values():
+            cells.append(sum(1000 * value(r) / r["html"] for r in rs) / len(rs))
+        print(f"{label:24} " + " ".join(f"{c:8.2f}" for c in cells))
+
+    row("trafilatura (sandbox)", lambda r: r["sandbox"])
+    row("worker, all but it", lambda r: r["worker"])
+    for step in steps:
+        row(f"  {step}", lambda r, step=step: r["steps"].get(step, 0.0))
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    return 0
 
 
 def _tree(root: int) -> list[int]:
@@ -217,7 +327,11 @@ def main() -> int:
     parser.add_argument(
         "--before", metavar="CHECKOUT", help="also run the code of another checkout with its own .venv (e.g. main)"
     )
+    parser.add_argument("--split", action="store_true", help="the in-process CPU split per step instead")
+    parser.add_argument("--repeat", type=int, default=2, help="--split: runs per checkout (default 2)")
     args = parser.parse_args()
+    if args.split:
+        return split_main(str(Path(args.data).resolve()), args.before, args.repeat)
 
     sources = sorted(Path(args.data).glob("*.warc.gz"))
     if not sources:
