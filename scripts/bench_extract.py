@@ -222,7 +222,7 @@ def _classify(pid: int) -> str:
     return "other"
 
 
-def measure(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
+def measure(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> dict[str, float]:
     """Run `cmd`; return wall seconds, peak RSS of the process tree (MiB), sampled CPU seconds (in all and per
     process class) and the peak RSS of one Spark Python worker (with and without its sandbox processes)."""
     cpu: dict[int, float] = {}
@@ -230,7 +230,7 @@ def measure(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
     peak = peak_worker = peak_worker_tree = 0
     start = time.monotonic()
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         done = threading.Event()
 
         def watch() -> None:
@@ -299,7 +299,8 @@ def run_ours(data: Path, out: Path, env: dict[str, str], log: Path, corpus: str)
         corpus, "extract", f"input={data}", f"output={out}",
         "spark.master=local[2]", "stages=[extract]", "spark.ui.showConsoleProgress=false",
     ]  # fmt: skip
-    result = measure(cmd, env, log)
+    # from the checkout's own folder: Spark's Python workers put their working directory first on sys.path
+    result = measure(cmd, env, log, Path(corpus).resolve().parent.parent.parent)
     stats = json.loads((out / "manifest.json").read_text())["stages"]["extract"]["outputs"]
     result["kept"] = sum(s["rows"] for s in stats["filtered"])
     return result
