@@ -54,7 +54,7 @@ class C4QualityFilter(Filter):
         for line in lines:
             line = line.strip()
             words = line.split()
-            if self.max_word_length != -1 and any(len(word) > self.max_word_length for word in words):
+            if self.max_word_length != -1 and max(map(len, words), default=0) > self.max_word_length:
                 continue
             if self.remove_citations:
                 line = CITATION.sub("", line)

@@ -175,9 +175,9 @@ class URLFilter(Filter):
         if url in self.urls or url in self.extra_urls:
             return False, "url"
         url_words = set(_NON_ALNUM.split(url))
-        if any(word in url_words for word in self.banned_words):
+        if not self.banned_words.isdisjoint(url_words):
             return False, "hard_blacklisted"
-        if sum(word in url_words for word in self.soft_banned_words) >= self.soft_word_threshold:
+        if len(self.soft_banned_words.intersection(url_words)) >= self.soft_word_threshold:
             return False, "soft_blacklisted"
         if self.has_subwords and next(self.automaton.iter(normalize(url)), False):
             return False, "blacklisted_subword"

@@ -79,9 +79,12 @@ class HtmlExtractor:
 _extractors: dict[tuple, HtmlExtractor] = {}
 
 
-def extract_html(html: str, **options: Any) -> str | None:
+def extract_html(html: str | bytes, **options: Any) -> str | None:
     """`HtmlExtractor(**options).extract(html)` with one extractor per set of options in this process: the function
-    a sandboxed worker runs (corpus.sandbox; a fresh worker per input file keeps `deduplicate` per file)."""
+    a sandboxed worker runs (corpus.sandbox; a fresh worker per input file keeps `deduplicate` per file). `html`
+    may be valid UTF-8 bytes, which cross the sandbox's socket as they are (a str is encoded to be pickled)."""
+    if isinstance(html, bytes):
+        html = html.decode("utf-8")
     key = tuple(sorted(options.items()))
     extractor = _extractors.get(key)
     if extractor is None:

@@ -28,6 +28,9 @@ from corpus.sandbox import CpuLimit, Crashed, Failed, MemoryLimit, Ok, Sandbox, 
 from corpus.schema import STATUS_KEPT, STATUS_SKIPPED
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+#: Decoded.source values for which a UTF-8 page's text is the strict decoding of the whole payload (not "bom",
+#: which drops the mark, nor "replaced").
+UTF8_AS_IS = frozenset({"http", "meta", "utf8"})
 #: Address space an extraction worker may add (a 10 MiB page parses in a few hundred MB).
 EXTRACT_MEMORY_LIMIT = 2 << 30
 #: The wall-clock limit per page, as a multiple of its CPU budget (a loaded machine gives a worker a fraction of a
@@ -80,9 +83,10 @@ class FineWebRecipe(Recipe):
         elif self._sandbox is not None:
             self._sandbox.recycle()
 
-    def extract(self, doc: Document, html: str) -> Document | str | None:
+    def extract(self, doc: Document, html: str, utf8: bytes | None = None) -> Document | str | None:
         """The page's main text (None: trafilatura found none), or `doc` removed with the reason it could not be
-        extracted."""
+        extracted. `utf8`: the payload when `html` is exactly its strict UTF-8 decoding (it is sent to the
+        sandbox as it is, sparing an encoding of the page)."""
         if too_many_attributes(html):
             return self.remove(doc, "extract", "error:too_many_attributes")
         if self.extractor is not None:
@@ -92,7 +96,7 @@ class FineWebRecipe(Recipe):
                 return self.remove(doc, "extract", "error:cpu_time_limit")
             except Exception as exc:
                 return self.remove(doc, "extract", exc)
-        outcome = self.sandbox.run(html, **self.extract_options)
+        outcome = self.sandbox.run(html if utf8 is None else utf8, **self.extract_options)
         if isinstance(outcome, Ok):
             return outcome.value
         if isinstance(outcome, CpuLimit) or (isinstance(outcome, Failed) and outcome.type == "CpuTimeExceeded"):
@@ -143,7 +147,9 @@ class FineWebRecipe(Recipe):
         if is_text:
             doc.text = clean_text(decoded.text).strip() or None
         else:
-            text = self.extract(doc, decoded.text)
+            as_is = type(payload) is bytes and decoded.charset == "utf-8" and decoded.source in UTF8_AS_IS
+            utf8 = payload if as_is else None
+            text = self.extract(doc, decoded.text, utf8)
             if isinstance(text, Document):
                 return text
             doc.text = text
