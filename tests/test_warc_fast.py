@@ -300,3 +300,25 @@ def test_the_reader_setting_is_checked():
         assert load_config(None, [f"reader.warc_reader={reader}"]).reader.warc_reader == reader
     with pytest.raises(ConfigError, match=r"reader\.warc_reader: 'fastwrc' is not a reader \(did you mean 'fastwarc'"):
         load_config(None, ["reader.warc_reader=fastwrc"])
+
+
+@pytest.mark.parametrize("reader", ["fastwarc", "warcio"])
+def test_the_recipes_read_with_the_configured_reader(monkeypatch, tmp_path, reader):
+    """`reader.warc_reader` reaches the record loop, and either reader gives the recipe the same documents."""
+    from corpus.config import load_config
+    from corpus.recipes import loop, recipe_for
+
+    asked: list[str] = []
+
+    def recording(path: str, which: str = "auto"):
+        asked.append(which)
+        return iter_records(path, which)
+
+    monkeypatch.setattr(loop, "iter_records", recording)
+    path = tmp_path / "a.warc.gz"
+    path.write_bytes(hostile.warc_file(_GOOD, True))
+    docs = list(recipe_for(load_config(None, [f"reader.warc_reader={reader}"])).process_file(str(path)))
+    assert asked == [reader]
+    reference = list(recipe_for(load_config(None, [])).process_file(str(path)))
+    assert [(d.id, d.status, d.text) for d in docs] == [(d.id, d.status, d.text) for d in reference]
+    assert len(docs) == len(_GOOD)

@@ -194,7 +194,7 @@ class Recipe(ABC):
         record that is not whole is ever kept."""
         self.start_file()
         crawl = crawl_name(path, self.config.crawl)
-        for item in records if records is not None else iter_records(path):
+        for item in records if records is not None else iter_records(path, self.config.reader.warc_reader):
             if isinstance(item, ReadError):
                 yield read_error_document(item, crawl)
                 continue
