@@ -127,9 +127,19 @@ def generate(n: int, folder: Path, shards: int = 16) -> dict[str, int]:
     texts: list[str] = []
     counts = {"originals": 0, "exact": 0, "near": 0}
     vocab = np.array(corpus.vocabulary, dtype=object)
-    words = rng.choice(len(vocab), int(lengths.sum()), p=corpus.probabilities)
-    offset = 0
+    # The words of every document, drawn as one `rng.choice(len(vocab), total, p=...)` would draw them (one
+    # uniform each, inverse CDF), but a million at a time from a copy of the stream: 3M documents' words at once
+    # would take 6 GB. The main stream then skips them, so the rest of the corpus is drawn as before.
+    cdf = np.cumsum(corpus.probabilities)
+    cdf /= cdf[-1]
+    word_rng = np.random.Generator(type(rng.bit_generator)())
+    word_rng.bit_generator.state = rng.bit_generator.state
+    rng.bit_generator.advance(int(lengths.sum()))
+    words, offset = np.empty(0, dtype=np.int64), 0
     for i in range(n):
+        if offset + lengths[i] > len(words):
+            words = np.concatenate([words[offset:], cdf.searchsorted(word_rng.random(1 << 20), side="right")])
+            offset = 0
         kind = rng.random() if texts else 0.0
         if kind < 0.85:
             texts.append(" ".join(vocab[words[offset : offset + lengths[i]]]) + ".")
