@@ -193,14 +193,21 @@ def whole_dedup(n: int, work: Path, corpus: str, label: str, shuffle_partitions:
             while not done.is_set():
                 for pid in _tree(proc.pid):
                     try:
-                        name = Path(f"/proc/{pid}/comm").read_text().strip()
+                        command = Path(f"/proc/{pid}/cmdline").read_bytes()
                     except OSError:
                         continue
                     sample = _sample(pid)
                     if not sample:
                         continue
                     cpu[pid] = max(cpu.get(pid, 0.0), sample[0])
-                    kind = "python_driver" if pid == proc.pid else "jvm" if name == "java" else "python_worker"
+                    if pid == proc.pid:
+                        kind = "python_driver"
+                    elif b"pyspark.daemon" in command or b"pyspark.worker" in command:
+                        kind = "python_worker"
+                    elif command.split(b"\0", 1)[0].endswith(b"java"):
+                        kind = "jvm"
+                    else:  # the launcher's shell scripts
+                        continue
                     peaks[kind] = max(peaks[kind], sample[1])
                 done.wait(0.5)
 

@@ -252,6 +252,8 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
 #: Rows read at a time from an input shard, and Arrow bytes gathered into one row group of an output shard.
 APPLY_BATCH_ROWS = 2048
 ROW_GROUP_BYTES = 64 << 20
+#: Columns of removed/ rows, from the outcome's.
+RENAMES = {"removed_by": "_by", "reason": "_reason"}
 #: Spark's codec names that pyarrow spells differently.
 PYARROW_CODECS = {"uncompressed": "none", "lz4_raw": "lz4"}
 
@@ -316,6 +318,15 @@ def read_outcome(folder: str, rows: int) -> pa.Table:
     return table
 
 
+def with_columns(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
+    """`schema` with `fields` set as Spark's withColumn sets them: in place when the input has the column (e.g.
+    `removed_by` and `reason` in filtered/), else at the end."""
+    for field in fields:
+        i = schema.get_field_index(field.name)
+        schema = schema.set(i, field) if i >= 0 else schema.append(field)
+    return schema
+
+
 def rewrite_shard(
     source: str, outcome_folder: str, kept_path: str, removed_path: str, masker: PIIMasker | None, compression: str
 ) -> tuple[str | None, str | None]:
@@ -327,8 +338,9 @@ def rewrite_shard(
         # as Spark writes: every field nullable, no stale Spark schema in the footer
         schema = pa.schema([field.with_nullable(True) for field in shard.schema_arrow])
         outcome = read_outcome(outcome_folder, shard.metadata.num_rows)
-        kept = ShardOutput(kept_path, schema.append(pa.field("minhash_cluster_size", pa.int64())), compression)
-        removed_schema = schema.append(pa.field("removed_by", pa.string())).append(pa.field("reason", pa.string()))
+        kept_schema = with_columns(schema, [pa.field("minhash_cluster_size", pa.int64())])
+        removed_schema = with_columns(schema, [pa.field("removed_by", pa.string()), pa.field("reason", pa.string())])
+        kept = ShardOutput(kept_path, kept_schema, compression)
         removed = ShardOutput(removed_path, removed_schema, compression)
         start = 0
         for batch in shard.iter_batches(batch_size=APPLY_BATCH_ROWS, use_threads=False):
@@ -339,11 +351,12 @@ def rewrite_shard(
             mine = batch.filter(keep)
             if masker is not None and mine.num_rows:
                 mine = mask_pii(masker, mine)
-            size = part.column("_size").filter(keep).combine_chunks()
-            kept.write(pa.RecordBatch.from_arrays([*mine.columns, size], schema=kept.schema))
+            extra = {"minhash_cluster_size": part.column("_size").filter(keep).combine_chunks()}
+            kept.write(pa.RecordBatch.from_pydict({**dict(zip(schema.names, mine.columns)), **extra}, kept_schema))
             drop = pc.invert(keep)
-            by, reason = (part.column(c).filter(drop).combine_chunks() for c in ("_by", "_reason"))
-            removed.write(pa.RecordBatch.from_arrays([*batch.filter(drop).columns, by, reason], schema=removed_schema))
+            extra = {name: part.column(c).filter(drop).combine_chunks() for name, c in RENAMES.items()}
+            gone = dict(zip(schema.names, batch.filter(drop).columns))
+            removed.write(pa.RecordBatch.from_pydict({**gone, **extra}, removed_schema))
     return kept.close(), removed.close()
 
 
