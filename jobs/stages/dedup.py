@@ -268,7 +268,6 @@ class ShardOutput:
         self.path, self.schema, self.compression = path, schema, compression
         self.pending: list[pa.RecordBatch] = []
         self.pending_bytes = 0
-        self.rows = 0
         self.sink = self.writer = None
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -276,7 +275,6 @@ class ShardOutput:
             return
         self.pending.append(batch)
         self.pending_bytes += batch.nbytes
-        self.rows += batch.num_rows
         if self.pending_bytes >= ROW_GROUP_BYTES:
             self.flush()
 
