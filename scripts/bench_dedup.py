@@ -184,8 +184,8 @@ def whole_dedup(n: int, work: Path, corpus: str, label: str, shuffle_partitions:
     load_before = os.getloadavg()
     start = time.monotonic()
     with open(work / f"dedup-{label}-{n}.log", "w") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CORPUS_SPARK_LOG_LEVEL": "ERROR"}
+        proc = subprocess.Popen(  # cwd: not a checkout, whose corpus/ would shadow the executable's own package
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CORPUS_SPARK_LOG_LEVEL": "ERROR"}, cwd=work
         )
         done = threading.Event()
 
