@@ -268,7 +268,7 @@ def main() -> int:
     parser.add_argument("--before-max", type=int, default=1_000_000, help="largest size to run --before at")
     parser.add_argument("--only", choices=["ours", "before"], help="run one side only (e.g. to run them apart)")
     args = parser.parse_args()
-    work = Path(args.out)
+    work = Path(args.out).resolve()  # the runs start in it
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     if args.signature_docs:
