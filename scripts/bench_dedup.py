@@ -10,10 +10,14 @@ Part 1, signatures per second per core, on the same generated documents (Zipf(1.
   - ours inside Spark: the dedup stage's key computation (`mapInArrow`, local[2]) timed as one Spark job over
     already-written Parquet; per core = documents / (job wall seconds x 2 cores).
 Part 2, the whole dedup (`corpus dedup`, local[2]) on generated corpora of N documents (5 % exact copies, 10 %
-near copies): wall time, total shuffle bytes written (from Spark's event log), the driver's peak RSS (JVM and
-Python driver, sampled from /proc), and what was removed.
+near copies): wall time, CPU seconds of the whole process tree (sampled from /proc: robust to a loaded machine
+where wall is not), total shuffle bytes written (from Spark's event log), peak RSS of the JVM (in local mode the
+driver is also the executor), the Python driver and the largest Python worker, what was kept and removed, and
+the load average before and after. `--before EXE` runs another checkout's `corpus` (e.g. main's, for the code
+before a change) on the same corpus, side by side, prints the ratios and checks both wrote the same deduped/.
 
     python scripts/bench_dedup.py [--sizes 100000,1000000] [--signature-docs 4000] [--out bench-out/dedup]
+        [--before /work/main/.venv/bin/corpus] [--before-max 1000000] [--only ours|before]
 """
 
 from __future__ import annotations
@@ -123,9 +127,19 @@ def generate(n: int, folder: Path, shards: int = 16) -> dict[str, int]:
     texts: list[str] = []
     counts = {"originals": 0, "exact": 0, "near": 0}
     vocab = np.array(corpus.vocabulary, dtype=object)
-    words = rng.choice(len(vocab), int(lengths.sum()), p=corpus.probabilities)
-    offset = 0
+    # The words of every document, drawn as one `rng.choice(len(vocab), total, p=...)` would draw them (one
+    # uniform each, inverse CDF), but a million at a time from a copy of the stream: 3M documents' words at once
+    # would take 6 GB. The main stream then skips them, so the rest of the corpus is drawn as before.
+    cdf = np.cumsum(corpus.probabilities)
+    cdf /= cdf[-1]
+    word_rng = np.random.Generator(type(rng.bit_generator)())
+    word_rng.bit_generator.state = rng.bit_generator.state
+    rng.bit_generator.advance(int(lengths.sum()))
+    words, offset = np.empty(0, dtype=np.int64), 0
     for i in range(n):
+        if offset + lengths[i] > len(words):
+            words = np.concatenate([words[offset:], cdf.searchsorted(word_rng.random(1 << 20), side="right")])
+            offset = 0
         kind = rng.random() if texts else 0.0
         if kind < 0.85:
             texts.append(" ".join(vocab[words[offset : offset + lengths[i]]]) + ".")
@@ -145,42 +159,56 @@ def generate(n: int, folder: Path, shards: int = 16) -> dict[str, int]:
     return counts
 
 
-def whole_dedup(n: int, work: Path) -> dict:
+def whole_dedup(n: int, work: Path, corpus: str, label: str, shuffle_partitions: int | None = None) -> dict:
+    """One `corpus dedup` run (the executable `corpus`, e.g. another checkout's, for the side-by-side) on the
+    generated corpus of n documents: wall, CPU seconds of the whole process tree (JVM, Python driver and
+    workers), shuffle bytes written, peak RSS of the JVM, the Python driver and the largest Python worker."""
     from bench_extract import _sample, _tree
 
     data = work / f"gen-{n}"
     counts = generate(n, data) if not data.exists() else json.loads((work / f"gen-{n}.json").read_text())
     (work / f"gen-{n}.json").write_text(json.dumps(counts))
-    out, events = work / f"out-{n}", work / f"events-{n}"
+    out, events = work / f"out-{label}-{n}", work / f"events-{label}-{n}"
     for old in (out, events):  # a finished output would make the run a no-op, old event logs add shuffle
         shutil.rmtree(old, ignore_errors=True)
     events.mkdir(parents=True)
     cmd = [
-        str(Path(sys.executable).parent / "corpus"), "dedup", f"input={data}", f"output={out}",
+        corpus, "dedup", f"input={data}", f"output={out}",
         "spark.master=local[2]", "spark.driver.memory=6g", "spark.eventLog.enabled=true",
         f"spark.eventLog.dir=file://{events}", "spark.eventLog.compress=false", "spark.ui.showConsoleProgress=false",
     ]  # fmt: skip
-    peaks = {"jvm": 0, "python_driver": 0}
+    if shuffle_partitions:
+        cmd.append(f"spark.sql.shuffle.partitions={shuffle_partitions}")
+    peaks = {"jvm": 0, "python_driver": 0, "python_worker": 0}
+    cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree (workers come and go)
+    load_before = os.getloadavg()
     start = time.monotonic()
-    with open(work / f"dedup-{n}.log", "w") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CORPUS_SPARK_LOG_LEVEL": "ERROR"}
+    with open(work / f"dedup-{label}-{n}.log", "w") as log:
+        proc = subprocess.Popen(  # cwd: not a checkout, whose corpus/ would shadow the executable's own package
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CORPUS_SPARK_LOG_LEVEL": "ERROR"}, cwd=work
         )
         done = threading.Event()
 
         def watch() -> None:
             while not done.is_set():
-                py = _sample(proc.pid)
-                if py:
-                    peaks["python_driver"] = max(peaks["python_driver"], py[1])
                 for pid in _tree(proc.pid):
                     try:
-                        name = Path(f"/proc/{pid}/comm").read_text().strip()
+                        command = Path(f"/proc/{pid}/cmdline").read_bytes()
                     except OSError:
                         continue
                     sample = _sample(pid)
-                    if name == "java" and sample:
-                        peaks["jvm"] = max(peaks["jvm"], sample[1])
+                    if not sample:
+                        continue
+                    cpu[pid] = max(cpu.get(pid, 0.0), sample[0])
+                    if pid == proc.pid:
+                        kind = "python_driver"
+                    elif b"pyspark.daemon" in command or b"pyspark.worker" in command:
+                        kind = "python_worker"
+                    elif command.split(b"\0", 1)[0].endswith(b"java"):
+                        kind = "jvm"
+                    else:  # the launcher's shell scripts
+                        continue
+                    peaks[kind] = max(peaks[kind], sample[1])
                 done.wait(0.5)
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -190,7 +218,7 @@ def whole_dedup(n: int, work: Path) -> dict:
         watcher.join()
     wall = time.monotonic() - start
     if code:
-        raise SystemExit(f"corpus dedup failed ({code}); see {work / f'dedup-{n}.log'}")
+        raise SystemExit(f"corpus dedup failed ({code}); see {work / f'dedup-{label}-{n}.log'}")
     shuffle = 0
     for event_file in (p for p in events.rglob("*") if p.is_file()):
         with open(event_file) as fh:
@@ -200,9 +228,13 @@ def whole_dedup(n: int, work: Path) -> dict:
                     shuffle += (metrics.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0)
     stats = json.loads((out / "stats" / "dedup.json").read_text())
     return {
+        "label": label,
+        "corpus": corpus,
         "documents": n,
         "generated": counts,
         "wall_s": wall,
+        "cpu_s": sum(cpu.values()),
+        "load_average_before_after": [round(x, 2) for x in (*load_before, *os.getloadavg())],
         "shuffle_write_mib": shuffle / 2**20,
         "peak_rss_mib": {k: v / 2**20 for k, v in peaks.items()},
         "removed": stats["removed"],
@@ -212,13 +244,31 @@ def whole_dedup(n: int, work: Path) -> dict:
     }
 
 
+def same_kept(work: Path, n: int) -> bool:
+    """Whether both runs kept the same documents, and wrote the same deduped/ rows (order included)."""
+    folders = [work / f"out-{label}-{n}" / "deduped" for label in ("ours", "before")]
+    names = [sorted(p.name for p in folder.glob("*.parquet")) for folder in folders]
+    if names[0] != names[1]:
+        return False
+    for name in names[0]:  # file by file: the whole output does not need to fit in memory twice
+        a, b = (pq.read_table(folder / name, columns=["id", "text"]) for folder in folders)
+        if not a.equals(b):
+            return False
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--signature-docs", type=int, default=20000)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--out", default=str(ROOT / "bench-out" / "dedup"))
+    parser.add_argument(
+        "--before", help="another checkout's `corpus` executable (e.g. /work/main/.venv/bin/corpus): run side by side"
+    )
+    parser.add_argument("--before-max", type=int, default=1_000_000, help="largest size to run --before at")
+    parser.add_argument("--only", choices=["ours", "before"], help="run one side only (e.g. to run them apart)")
     args = parser.parse_args()
-    work = Path(args.out)
+    work = Path(args.out).resolve()  # the runs start in it
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     if args.signature_docs:
@@ -228,16 +278,33 @@ def main() -> int:
         for name, rate in rates.items():
             print(f"  {name:58s} {rate:8.0f} docs/s per core   ({rate / base:5.1f}x datatrove)")
     results["dedup"] = []
+    ours = str(Path(sys.executable).parent / "corpus")
+    peers = [("ours", ours)] + ([("before", args.before)] if args.before else [])
+    peers = [(label, exe) for label, exe in peers if args.only in (None, label)]
     for n in [int(s) for s in args.sizes.split(",") if s]:
-        print(f"whole dedup, {n} documents ...", flush=True)
-        r = whole_dedup(n, work)
-        results["dedup"].append(r)
-        rss = r["peak_rss_mib"]
-        print(f"  wall {r['wall_s']:.0f} s ({n / r['wall_s']:.0f} docs/s), shuffle written "
-              f"{r['shuffle_write_mib']:.0f} MiB, peak RSS JVM {rss['jvm']:.0f} MiB / Python driver "
-              f"{rss['python_driver']:.0f} MiB, removed {r['removed']} of generated {r['generated']}, "
-              f"{r['components_rounds']} component rounds")  # fmt: skip
-    (work / "results.json").write_text(json.dumps(results, indent=2))
+        runs = {}
+        for label, executable in peers:
+            if label == "before" and n > args.before_max:
+                continue
+            print(f"whole dedup, {n} documents, {label} ({executable}) ...", flush=True)
+            r = runs[label] = whole_dedup(n, work, executable, label)
+            results["dedup"].append(r)
+            rss = r["peak_rss_mib"]
+            print(f"  wall {r['wall_s']:.0f} s ({n / r['wall_s']:.0f} docs/s), CPU {r['cpu_s']:.0f} s "
+                  f"({r['cpu_s'] / n * 1e6:.0f} CPU-s per 1M docs), shuffle written {r['shuffle_write_mib']:.0f} MiB "
+                  f"({r['shuffle_write_mib'] * 2**20 / n:.0f} B/doc), peak RSS JVM {rss['jvm']:.0f} MiB / Python "
+                  f"driver {rss['python_driver']:.0f} MiB / largest Python worker {rss['python_worker']:.0f} MiB, "
+                  f"kept {r['kept']}, removed {r['removed']} of generated {r['generated']}, "
+                  f"{r['components_rounds']} component rounds, load average before/after "
+                  f"{r['load_average_before_after']}")  # fmt: skip
+        if "before" in runs and "ours" in runs:
+            a, b = runs["ours"], runs["before"]
+            print(f"  ours / before: wall {a['wall_s'] / b['wall_s']:.2f}x, CPU {a['cpu_s'] / b['cpu_s']:.2f}x, "
+                  f"shuffle {a['shuffle_write_mib'] / b['shuffle_write_mib']:.2f}x, JVM peak "
+                  f"{a['peak_rss_mib']['jvm'] / b['peak_rss_mib']['jvm']:.2f}x")  # fmt: skip
+        if all((work / f"out-{label}-{n}" / "deduped").exists() for label in ("ours", "before")):
+            print(f"  ours and before wrote the same deduped/ (ids and texts, file by file): {same_kept(work, n)}")
+    (work / f"results-{args.only or 'all'}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

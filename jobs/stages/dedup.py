@@ -14,25 +14,35 @@ all in Spark, nothing proportional to the data on the driver).
 4. Near: band keys are grouped (a shuffle); every member of a bucket is linked to the bucket's lowest rank (k-1
    edges, not k^2); connected components (jobs/components.py) give each document its cluster's lowest rank.
    Documents matching an earlier run's minhash_index/ join a component whose root is the index: removed.
-5. Write: deduped/ (kept documents, text PII-masked, `minhash_cluster_size`), removed/dedup-*.parquet (with
-   removed_by `exact` or `minhash`, reason `cluster=<kept id> size=<n>`), minhash_index/, stats/dedup.json.
+   Steps 2-4 move only narrow rows (ids, ranks, hashes, band keys): the text is never shuffled.
+5. Apply, where the text lives: the outcome of every row (removed by, reason, cluster size) is written per input
+   shard, sorted by row (a few bytes per document); one task per input shard reads its shard a second time with
+   its outcome beside it, masks PII in the kept rows and writes deduped/part-<shard> (kept documents in input
+   order, `minhash_cluster_size`) and removed/dedup-<shard> (removed_by `exact` or `minhash`, reason
+   `cluster=<kept id> size=<n>`). The text is read twice (keys, then apply) and written once. Then
+   minhash_index/ and stats/dedup.json.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
-from pyspark.sql import SparkSession
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict, minhash_params
+from corpus.filters.pii import PIIMasker
 from corpus.io import storage
-from corpus.jobs.common import finish_stage, read_shards, running_total, signal, write_sharded
+from corpus.jobs.common import finish_stage, read_shards, running_total, signal
 from corpus.jobs.components import connected_components
+from corpus.schema import signals_dict
 
 INDEX_NODE = -1  # the one node that stands for every earlier run's index: its component is removed
 
@@ -69,45 +79,39 @@ def keys_function(config_dict: dict) -> Callable[[Iterator[pa.RecordBatch]], Ite
     return compute
 
 
-def pii_function(config_dict: dict) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+def pii_masker(config: Config) -> PIIMasker:
+    pii = config.dedup.pii
+    return PIIMasker(
+        remove_emails=pii.emails,
+        remove_ips=pii.ip_addresses,
+        only_remove_public_ips=pii.only_public_ips,
+        lowercase_emails_only=config.compat == "fineweb-2024",
+    )
+
+
+def mask_pii(masker: PIIMasker, batch: pa.RecordBatch) -> pa.RecordBatch:
     """Mask emails and public IPs in `text` (and count them in `signals`, when the data has that column)."""
-
-    def mask(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from corpus.filters.pii import PIIMasker
-        from corpus.schema import signals_dict
-
-        config = config_from_dict(config_dict)
-        pii = config.dedup.pii
-        masker = PIIMasker(
-            remove_emails=pii.emails,
-            remove_ips=pii.ip_addresses,
-            only_remove_public_ips=pii.only_public_ips,
-            lowercase_emails_only=config.compat == "fineweb-2024",
-        )
-        for batch in batches:
-            names = batch.schema.names
-            texts, counts, all_ends = [], [], []
-            page_ends = batch.column("page_ends").to_pylist() if "page_ends" in names else None
-            for row, text in enumerate(batch.column("text").to_pylist()):
-                ends = page_ends[row] if page_ends is not None else None
-                masked, emails, ips, ends = masker.mask_pages(text, ends)
-                texts.append(masked)
-                counts.append((emails, ips))
-                all_ends.append(ends)
-            columns = [batch.column(name) for name in names]
-            columns[names.index("text")] = pa.array(texts, pa.string())
-            if page_ends is not None:  # masks change lengths: page boundaries move with them
-                columns[names.index("page_ends")] = pa.array(all_ends, batch.schema.field("page_ends").type)
-            if "signals" in names:
-                signals = []
-                for old, (emails, ips) in zip(batch.column("signals").to_pylist(), counts):
-                    entries = signals_dict(old)
-                    entries.update({"pii.emails": float(emails), "pii.ip_addresses": float(ips)})
-                    signals.append(list(entries.items()))
-                columns[names.index("signals")] = pa.array(signals, batch.schema.field("signals").type)
-            yield pa.RecordBatch.from_arrays(columns, schema=batch.schema)
-
-    return mask
+    names = batch.schema.names
+    texts, counts, all_ends = [], [], []
+    page_ends = batch.column("page_ends").to_pylist() if "page_ends" in names else None
+    for row, text in enumerate(batch.column("text").to_pylist()):
+        ends = page_ends[row] if page_ends is not None else None
+        masked, emails, ips, ends = masker.mask_pages(text, ends)
+        texts.append(masked)
+        counts.append((emails, ips))
+        all_ends.append(ends)
+    columns = [batch.column(name) for name in names]
+    columns[names.index("text")] = pa.array(texts, batch.schema.field("text").type)
+    if page_ends is not None:  # masks change lengths: page boundaries move with them
+        columns[names.index("page_ends")] = pa.array(all_ends, batch.schema.field("page_ends").type)
+    if "signals" in names:
+        signals = []
+        for old, (emails, ips) in zip(batch.column("signals").to_pylist(), counts):
+            entries = signals_dict(old)
+            entries.update({"pii.emails": float(emails), "pii.ip_addresses": float(ips)})
+            signals.append(list(entries.items()))
+        columns[names.index("signals")] = pa.array(signals, batch.schema.field("signals").type)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 def survivor_order(columns: list[str]) -> list:
@@ -134,31 +138,39 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
     base.select("_shard", "_row", "text").mapInArrow(
         keys_function(config.to_dict()), from_arrow_schema(KEYS_SCHEMA)
     ).write.parquet(keys_path)
+    # 2. ranks, on the ordering columns only
     order_columns = [c for c in ("fetch_time", "url") if c in columns]
     meta = base.select("_shard", "_row", "id", scope.alias("_scope"), *order_columns)
-    keys = spark.read.parquet(keys_path).join(meta, ["_shard", "_row"])
-    # 2. ranks
-    ranked = running_total(keys, survivor_order(columns), name="_rank").checkpoint()
-    docs = ranked.select("_rank", "_scope", "_exact", "_bands")
+    ranked = running_total(meta, survivor_order(columns), name="_rank").select(
+        "_rank", "_shard", "_row", "id", "_scope"
+    )
+    ranked = ranked.checkpoint()
+    keys = spark.read.parquet(keys_path)
 
-    # 3. exact duplicates: the lowest rank of each (scope, normalized text) survives
+    # 3. exact duplicates: the lowest rank of each (scope, normalized text) survives (hashes only, no band keys)
+    docs = keys.select("_shard", "_row", "_exact").join(ranked.drop("id"), ["_shard", "_row"])
     if settings.exact:
-        exact = docs.groupBy("_scope", "_exact").agg(F.min("_rank").alias("_exact_root"))
-        docs = docs.join(exact, ["_scope", "_exact"])
+        docs = docs.withColumn("_exact_root", F.min("_rank").over(Window.partitionBy("_scope", "_exact")))
     else:
         docs = docs.withColumn("_exact_root", F.col("_rank"))
+    docs = docs.select("_rank", "_shard", "_row", "_scope", "_exact_root").checkpoint()
 
-    # 4. near duplicates among exact survivors: bucket edges, index edges, connected components
+    # 4. near duplicates among exact survivors: bucket edges, index edges, connected components. The band keys
+    # are shuffled once (to meet their ranks), their exploded rows once (buckets).
     node_root = None
     rounds = 0
     edge_count = 0
     if settings.near:
-        bands = docs.where((F.col("_rank") == F.col("_exact_root")) & F.col("_bands").isNotNull()).select(
-            "_rank", "_scope", F.posexplode("_bands").alias("_band", "_key")
+        survivors = docs.where(F.col("_rank") == F.col("_exact_root")).select("_shard", "_row", "_rank", "_scope")
+        bands = (
+            keys.where(F.col("_bands").isNotNull())
+            .select("_shard", "_row", "_bands")
+            .join(survivors, ["_shard", "_row"])
+            .select("_rank", "_scope", F.posexplode("_bands").alias("_band", "_key"))
         )
-        buckets = bands.groupBy("_scope", "_band", "_key").agg(F.min("_rank").alias("_first"), F.count("*").alias("n"))
+        bucket = Window.partitionBy("_scope", "_band", "_key")
         edges = (
-            bands.join(buckets.where("n > 1"), ["_scope", "_band", "_key"])
+            bands.withColumn("_first", F.min("_rank").over(bucket))
             .where(F.col("_rank") != F.col("_first"))
             .select(F.col("_rank").alias("src"), F.col("_first").alias("dst"))
         )
@@ -175,7 +187,7 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
             node_root, rounds = connected_components(edges, settings.max_iterations, checkpoint=True)
 
     # 5. every document's final root: its exact root's component root
-    outcome = docs.select("_rank", "_exact_root")
+    outcome = docs.select("_rank", "_shard", "_row", "_exact_root")
     if node_root is not None:
         roots = node_root.select(F.col("node").alias("_exact_root"), F.col("root").alias("_near_root"))
         outcome = outcome.join(roots, "_exact_root", "left")
@@ -187,7 +199,6 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
     outcome = (
         outcome.join(sizes, "_root")
         .join(root_ids, "_root", "left")
-        .join(ranked.select("_rank", "_shard", "_row"), "_rank")
         .withColumn(
             "_by",
             F.when(F.col("_root") == INDEX_NODE, F.lit("minhash"))
@@ -196,30 +207,30 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
         )
         .withColumn(
             "_reason",
-            F.when(F.col("_root") == INDEX_NODE, F.lit("index")).otherwise(
-                F.format_string("cluster=%s size=%d", F.col("_root_id"), F.col("_size"))
-            ),
+            F.when(F.col("_by").isNull(), F.lit(None).cast("string"))
+            .when(F.col("_root") == INDEX_NODE, F.lit("index"))
+            .otherwise(F.format_string("cluster=%s size=%d", F.col("_root_id"), F.col("_size"))),
         )
+        .select("_rank", "_shard", "_row", "_by", "_reason", "_size")
         .checkpoint()
     )
 
-    full = base.join(outcome.select("_shard", "_row", "_by", "_reason", "_size"), ["_shard", "_row"])
-    kept = full.where(F.col("_by").isNull()).withColumn("minhash_cluster_size", F.col("_size").cast("long"))
-    kept = kept.drop("_by", "_reason", "_size")
-    written: dict[str, list[str]] = {}
-    if settings.pii.enabled:
-        kept = kept.mapInArrow(pii_function(config.to_dict()), kept.schema)
-    written["deduped"] = write_sharded(kept, "_shard", "_row", tmp, output, "deduped", "part")
-    removed = full.where(F.col("_by").isNotNull())
-    removed = removed.withColumn("removed_by", F.col("_by")).withColumn("reason", F.col("_reason"))
-    removed = removed.drop("_by", "_reason", "_size")
-    written["removed"] = write_sharded(removed, "_shard", "_row", tmp, output, "removed", "dedup", replace=False)
+    # 6. apply the outcome where the text lives: per input shard, rows in their input order
+    outcome_path = storage.join(tmp, "outcome")
+    (
+        outcome.select("_shard", "_row", "_by", "_reason", "_size")
+        .repartition("_shard")
+        .sortWithinPartitions("_shard", "_row")
+        .write.partitionBy("_shard")
+        .parquet(outcome_path)
+    )
+    written = apply_outcomes(spark, config, files, outcome_path, tmp, output)
     if settings.write_index:
         index_path = storage.join(output, "minhash_index")
         storage.remove(index_path)
         (
-            ranked.join(outcome.where(F.col("_by").isNull()).select("_rank"), "_rank")
-            .where(F.col("_bands").isNotNull())
+            keys.where(F.col("_bands").isNotNull())
+            .join(outcome.where(F.col("_by").isNull()).select("_shard", "_row"), ["_shard", "_row"])
             .select(F.posexplode("_bands").alias("band", "key"))
             .distinct()
             .repartition(max(1, len(files)), "band", "key")
@@ -236,6 +247,164 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
     storage.remove(tmp)
     storage.remove(storage.join(output, "_tmp"))
     finish_stage(spark, run, output, "dedup", started, written, stats, inputs=files)
+
+
+#: Rows read at a time from an input shard, and Arrow bytes gathered into one row group of an output shard.
+APPLY_BATCH_ROWS = 2048
+ROW_GROUP_BYTES = 64 << 20
+#: Columns of removed/ rows, from the outcome's.
+RENAMES = {"removed_by": "_by", "reason": "_reason"}
+#: Spark's zstd level (parquet-mr's default; pyarrow's is 1, whose shards are about 10 % larger).
+ZSTD_LEVEL = 3
+#: Spark's codec names that pyarrow spells differently.
+PYARROW_CODECS = {"uncompressed": "none", "lz4_raw": "lz4"}
+
+
+class ShardOutput:
+    """One output shard, written by pyarrow: opened at its first row (a shard with no rows writes no file),
+    row groups of about ROW_GROUP_BYTES."""
+
+    def __init__(self, path: str, schema: pa.Schema, compression: str) -> None:
+        self.path, self.schema, self.compression = path, schema, compression
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_bytes = 0
+        self.sink = self.writer = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        self.pending.append(batch)
+        self.pending_bytes += batch.nbytes
+        if self.pending_bytes >= ROW_GROUP_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        if self.writer is None:
+            fs, local = storage.filesystem(self.path)
+            fs.makedirs(local.rsplit("/", 1)[0], exist_ok=True)
+            self.sink = fs.open(local, "wb")
+            level = ZSTD_LEVEL if self.compression == "zstd" else None
+            self.writer = pq.ParquetWriter(
+                self.sink, self.schema, compression=self.compression, compression_level=level
+            )
+        table = pa.Table.from_batches(self.pending, schema=self.schema)
+        self.writer.write_table(table, row_group_size=table.num_rows)
+        self.pending, self.pending_bytes = [], 0
+
+    def close(self) -> str | None:
+        """The written file, or None when the shard got no rows."""
+        self.flush()
+        if self.writer is None:
+            return None
+        self.writer.close()
+        self.sink.close()
+        return self.path
+
+
+def read_outcome(folder: str, rows: int) -> pa.Table:
+    """One input shard's outcome (_row, _by, _reason, _size), one entry per row of the shard in row order."""
+    tables = []
+    for path in storage.list_files(folder, ".parquet"):
+        fs, local = storage.filesystem(path)
+        with fs.open(local, "rb") as fh:
+            tables.append(pq.read_table(fh))
+    if not tables:
+        table = pa.table({"_row": pa.array([], pa.int64())})
+    else:
+        table = pa.concat_tables(tables)
+        table = table.take(pc.sort_indices(table, [("_row", "ascending")]))
+    got = table.column("_row").to_numpy()
+    if len(got) != rows or (rows and not (got == np.arange(rows)).all()):
+        raise RuntimeError(f"dedup outcome of {folder} has {len(got)} rows for a shard of {rows}")
+    return table
+
+
+def with_columns(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
+    """`schema` with `fields` set as Spark's withColumn sets them: in place when the input has the column (e.g.
+    `removed_by` and `reason` in filtered/), else at the end."""
+    for field in fields:
+        i = schema.get_field_index(field.name)
+        schema = schema.set(i, field) if i >= 0 else schema.append(field)
+    return schema
+
+
+def rewrite_shard(
+    source: str, outcome_folder: str, kept_path: str, removed_path: str, masker: PIIMasker | None, compression: str
+) -> tuple[str | None, str | None]:
+    """Split one input shard by its outcome, streaming: kept rows (PII-masked, with `minhash_cluster_size`) to
+    `kept_path`, removed rows (with `removed_by`, `reason`) to `removed_path`, both in input order."""
+    fs, local = storage.filesystem(source)
+    with fs.open(local, "rb") as fh:
+        shard = pq.ParquetFile(fh)
+        # as Spark writes: every field nullable, no stale Spark schema in the footer
+        schema = pa.schema([field.with_nullable(True) for field in shard.schema_arrow])
+        outcome = read_outcome(outcome_folder, shard.metadata.num_rows)
+        kept_schema = with_columns(schema, [pa.field("minhash_cluster_size", pa.int64())])
+        removed_schema = with_columns(schema, [pa.field("removed_by", pa.string()), pa.field("reason", pa.string())])
+        kept = ShardOutput(kept_path, kept_schema, compression)
+        removed = ShardOutput(removed_path, removed_schema, compression)
+        start = 0
+        for batch in shard.iter_batches(batch_size=APPLY_BATCH_ROWS, use_threads=False):
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            part = outcome.slice(start, batch.num_rows)
+            start += batch.num_rows
+            keep = pc.is_null(part.column("_by")).combine_chunks()
+            mine = batch.filter(keep)
+            if masker is not None and mine.num_rows:
+                mine = mask_pii(masker, mine)
+            extra = {"minhash_cluster_size": part.column("_size").filter(keep).combine_chunks()}
+            kept.write(pa.RecordBatch.from_pydict({**dict(zip(schema.names, mine.columns)), **extra}, kept_schema))
+            drop = pc.invert(keep)
+            extra = {name: part.column(c).filter(drop).combine_chunks() for name, c in RENAMES.items()}
+            gone = dict(zip(schema.names, batch.filter(drop).columns))
+            removed.write(pa.RecordBatch.from_pydict({**gone, **extra}, removed_schema))
+    return kept.close(), removed.close()
+
+
+def apply_outcomes(
+    spark: SparkSession, config: Config, files: list[str], outcome_path: str, tmp: str, output: str
+) -> dict[str, list[str]]:
+    """One task per input shard rewrites it by its outcome (nothing of the text is shuffled); the driver then
+    moves the files to deduped/part-<shard>.parquet and removed/dedup-<shard>.parquet."""
+    config_dict = config.to_dict()
+    compression = PYARROW_CODECS.get(config.output_options.compression, config.output_options.compression)
+    staging = storage.join(tmp, "apply")
+
+    def apply(shards: Iterator[int]) -> Iterator[tuple[int, str | None, str | None]]:
+        from pyspark import TaskContext
+
+        task_config = config_from_dict(config_dict)
+        masker = pii_masker(task_config) if task_config.dedup.pii.enabled else None
+        context = TaskContext.get()
+        attempt = context.taskAttemptId() if context else 0
+        for shard in shards:
+            paths = [
+                storage.join(staging, f"{name}-{shard:05d}-attempt-{attempt}.parquet") for name in ("kept", "removed")
+            ]
+            outcome_folder = storage.join(outcome_path, f"_shard={shard}")
+            yield (shard, *rewrite_shard(files[shard], outcome_folder, *paths, masker, compression))
+
+    shards = list(range(len(files)))
+    results = spark.sparkContext.parallelize(shards, max(1, len(shards))).mapPartitions(apply).collect()
+    written: dict[str, list[str]] = {"deduped": [], "removed": []}
+    deduped, removed = storage.join(output, "deduped"), storage.join(output, "removed")
+    storage.remove(deduped)
+    for old in storage.list_files(removed, ".parquet"):  # removed/ is shared with other stages: only ours go
+        if old.rsplit("/", 1)[-1].startswith("dedup-"):
+            storage.remove(old)
+    storage.makedirs(deduped)
+    storage.makedirs(removed)
+    for shard, kept_file, removed_file in sorted(results):
+        if kept_file:
+            written["deduped"].append(storage.join(deduped, f"part-{shard:05d}.parquet"))
+            storage.move(kept_file, written["deduped"][-1])
+        if removed_file:
+            written["removed"].append(storage.join(removed, f"dedup-{shard:05d}.parquet"))
+            storage.move(removed_file, written["removed"][-1])
+    storage.remove(staging)
+    return written
 
 
 def dedup_stats(
