@@ -83,3 +83,21 @@ def test_round_trip_and_hash():
     config = load_config(None, ["filters.c4.min_num_sentences=3"])
     again = config_from_dict(config.to_dict())
     assert again == config and again.sha256() == config.sha256() != Config().sha256()
+
+
+def test_files_per_job_zero_means_per_core_and_negative_is_refused():
+    from corpus.jobs.stages.extract import MIN_FILES_PER_JOB, files_per_job
+
+    class Context:
+        defaultParallelism = 100
+
+    class Session:
+        sparkContext = Context()
+
+    assert load_config(None, []).extract.files_per_job == 0
+    assert files_per_job(Session(), load_config(None, [])) == 400  # type: ignore[arg-type]
+    Context.defaultParallelism = 2
+    assert files_per_job(Session(), load_config(None, [])) == MIN_FILES_PER_JOB  # type: ignore[arg-type]
+    assert files_per_job(Session(), load_config(None, ["extract.files_per_job=3"])) == 3  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"extract\.files_per_job: must be >= 0"):
+        load_config(None, ["extract.files_per_job=-1"])

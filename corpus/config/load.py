@@ -427,6 +427,8 @@ def validate(config: Config) -> Config:
         )
     if config.extract.cpu_time_limit < 0:
         raise ConfigError("extract.cpu_time_limit: must be >= 0")
+    if config.extract.files_per_job < 0:
+        raise ConfigError("extract.files_per_job: must be >= 0 (0: 4 x the application's cores, at least 64)")
     if config.limit < 0:
         raise ConfigError("limit: must be >= 0")
     st = config.storage

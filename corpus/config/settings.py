@@ -70,8 +70,10 @@ class ExtractSettings:
     #: Evaluate trafilatura's pruning XPaths with corpus.html.speedups: same output, half the CPU.
     fast_xpath: bool = True
     #: Input files per Spark job. Each job's shards are published when it ends, so an interrupted run resumes
-    #: after the last finished job; smaller is finer-grained, larger has less per-job overhead.
-    files_per_job: int = 64
+    #: after the last finished job; smaller is finer-grained, larger has less per-job overhead. A job ends with
+    #: its slowest file, and runs at most one task per file: on a cluster it must be several times the cores.
+    #: 0 (the default): 4 x the application's cores (Spark's default parallelism), at least 64.
+    files_per_job: int = 0
 
 
 @dataclass

@@ -84,6 +84,18 @@ def _clear(output: str) -> None:
                 storage.remove(path)
 
 
+#: Files per job when `extract.files_per_job` is 0: per core of the application, and at least.
+FILES_PER_CORE, MIN_FILES_PER_JOB = 4, 64
+
+
+def files_per_job(spark: SparkSession, config: Config) -> int:
+    """Input files per Spark job: the setting, or with 0 enough files to keep every core busy while a job's
+    slowest files finish (a job of fewer files than cores would leave cores idle)."""
+    if config.extract.files_per_job > 0:
+        return config.extract.files_per_job
+    return max(MIN_FILES_PER_JOB, FILES_PER_CORE * spark.sparkContext.defaultParallelism)
+
+
 def run_extract(spark: SparkSession, config: Config, inputs: list[str], output: str, run: Run) -> None:
     """Run the stage in jobs of `extract.files_per_job` input files, each committed and published as it ends
     (with the list of finished files in _progress/extract.json): an interrupted run resumes where it stopped,
@@ -103,7 +115,7 @@ def run_extract(spark: SparkSession, config: Config, inputs: list[str], output: 
     todo = [i for i in range(len(inputs)) if i not in set(done)]
     if done:
         log(f"extract: resuming, {len(done)} of {len(inputs)} files were done")
-    size = max(1, config.extract.files_per_job)
+    size = files_per_job(spark, config)
     schema = from_arrow_schema(EXTRACT_SCHEMA)
     counts = storage.join(output, "_progress", "counts")
     with Progress(spark.sparkContext, "extract", len(inputs), len(done), lambda: read_counts(counts)):
