@@ -38,7 +38,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict, minhash_params
-from corpus.filters.pii import PIIMasker
+from corpus.filters.pii import IPV4, PIIMasker
 from corpus.io import storage
 from corpus.jobs.common import finish_stage, read_shards, running_total, signal
 from corpus.jobs.components import connected_components
@@ -89,28 +89,82 @@ def pii_masker(config: Config) -> PIIMasker:
     )
 
 
+#: The signals `mask_pii` gives every row: how many addresses it replaced.
+PII_SIGNALS = ("pii.emails", "pii.ip_addresses")
+
+
+def pii_candidates(masker: PIIMasker, text: pa.Array) -> np.ndarray:
+    """Rows whose text may hold something to mask: an '@' (emails) or an IPv4 address, found by Arrow's C++
+    (RE2) scans. Every other row comes out of `PIIMasker.mask` unchanged with zero counts, so only these rows
+    go through Python's regexes."""
+    found = pa.array(np.zeros(len(text), dtype=bool))
+    if masker.remove_emails:
+        found = pc.or_(found, pc.match_substring(text, "@"))
+    if masker.remove_ips:
+        found = pc.or_(found, pc.match_substring_regex(text, IPV4.pattern))
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def append_signals(signals: pa.Array, values: dict[str, np.ndarray]) -> pa.Array | None:
+    """`signals` (list<struct<key, value>>) with one entry per name of `values` appended to every row, built in
+    Arrow; None when a row already has one of these keys, or the column is a map (then the caller merges the
+    dicts in Python, as `signals_dict` does)."""
+    if not pa.types.is_list(signals.type):
+        return None
+    flat = signals.flatten()
+    if len(flat) and pc.any(pc.is_in(flat.field("key"), pa.array(list(values)))).as_py():
+        return None
+    n, extra = len(signals), len(values)
+    lengths = pc.list_value_length(signals).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    starts = np.cumsum(lengths) - lengths  # where each row's entries begin in `flat`
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths + extra, out=offsets[1:])
+    row = np.repeat(np.arange(n), lengths + extra)
+    position = np.arange(offsets[-1]) - offsets[row]
+    own = position < lengths[row]
+    take = np.where(own, starts[row] + position, len(flat) + extra * row + (position - lengths[row]))
+    names = np.tile(np.array(list(values), dtype=object), n)
+    numbers = np.stack([values[name] for name in values], axis=1).reshape(-1)
+    new = pa.StructArray.from_arrays(
+        [pa.array(names, flat.type.field("key").type), pa.array(numbers, flat.type.field("value").type)],
+        fields=list(flat.type),
+    )
+    entries = pa.concat_arrays([flat, new]).take(pa.array(take))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries, type=signals.type)
+
+
 def mask_pii(masker: PIIMasker, batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Mask emails and public IPs in `text` (and count them in `signals`, when the data has that column)."""
+    """Mask emails and public IPs in `text` (and count them in `signals`, when the data has that column). Only
+    the rows `pii_candidates` finds go through Python; the result is what `PIIMasker.mask_pages` gives per row."""
     names = batch.schema.names
-    texts, counts, all_ends = [], [], []
-    page_ends = batch.column("page_ends").to_pylist() if "page_ends" in names else None
-    for row, text in enumerate(batch.column("text").to_pylist()):
-        ends = page_ends[row] if page_ends is not None else None
-        masked, emails, ips, ends = masker.mask_pages(text, ends)
-        texts.append(masked)
-        counts.append((emails, ips))
-        all_ends.append(ends)
+    text = batch.column("text")
+    rows = np.flatnonzero(pii_candidates(masker, text))
+    counts = {name: np.zeros(batch.num_rows) for name in PII_SIGNALS}
     columns = [batch.column(name) for name in names]
-    columns[names.index("text")] = pa.array(texts, batch.schema.field("text").type)
-    if page_ends is not None:  # masks change lengths: page boundaries move with them
-        columns[names.index("page_ends")] = pa.array(all_ends, batch.schema.field("page_ends").type)
+    if len(rows):
+        page_ends = batch.column("page_ends").to_pylist() if "page_ends" in names else None
+        masked_texts = []
+        for row, value in zip(rows, text.take(pa.array(rows)).to_pylist()):
+            masked, emails, ips, ends = masker.mask_pages(value, page_ends[row] if page_ends is not None else None)
+            masked_texts.append(masked)
+            counts["pii.emails"][row], counts["pii.ip_addresses"][row] = emails, ips
+            if page_ends is not None:
+                page_ends[row] = ends
+        mask = np.zeros(batch.num_rows, dtype=bool)
+        mask[rows] = True
+        columns[names.index("text")] = pc.replace_with_mask(text, pa.array(mask), pa.array(masked_texts, text.type))
+        if page_ends is not None:  # masks change lengths: page boundaries move with them
+            columns[names.index("page_ends")] = pa.array(page_ends, batch.schema.field("page_ends").type)
     if "signals" in names:
-        signals = []
-        for old, (emails, ips) in zip(batch.column("signals").to_pylist(), counts):
-            entries = signals_dict(old)
-            entries.update({"pii.emails": float(emails), "pii.ip_addresses": float(ips)})
-            signals.append(list(entries.items()))
-        columns[names.index("signals")] = pa.array(signals, batch.schema.field("signals").type)
+        signals = append_signals(batch.column("signals"), counts)
+        if signals is None:
+            merged = []
+            for row, old in enumerate(batch.column("signals").to_pylist()):
+                entries = signals_dict(old)
+                entries.update({name: float(counts[name][row]) for name in PII_SIGNALS})
+                merged.append(list(entries.items()))
+            signals = pa.array(merged, batch.schema.field("signals").type)
+        columns[names.index("signals")] = signals
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
