@@ -44,7 +44,7 @@ class Inputs:
     other_ms: float = 0.23  #: CPU ms per record that is skipped (read with FastWARC, decompressed, typed)
     pdf_text_pages_per_s: float = 110.0  #: PDF pages per CPU-second, no OCR
     pdf_ocr_s: float = 7.4  #: CPU seconds per OCR'd page
-    dedup_cpu_s_per_million: float = 498.0  #: CPU seconds per million documents, whole dedup stage
+    dedup_cpu_s_per_million: float = 389.0  #: CPU seconds per million documents, whole dedup stage
     dedup_shuffle_bytes_per_doc: float = 1620.0  #: shuffle written per document by dedup
     tokens_per_s: float = 703_000.0  #: tokens per CPU-second (tiktoken cl100k_base, on Spark)
     # -- output sizes (zstd Parquet; measured on ccdev and the tokenize benchmark, PDF projected)
