@@ -94,6 +94,22 @@ class Failed:
 Outcome = Ok | Timeout | CpuLimit | MemoryLimit | Crashed | Failed
 
 
+def removal_reason(outcome: Outcome) -> str | None:
+    """The reason a document is removed with when its sandboxed step ended this way (None for `Ok`): one
+    vocabulary for every recipe."""
+    if isinstance(outcome, Ok):
+        return None
+    if isinstance(outcome, CpuLimit):
+        return "error:cpu_time_limit"
+    if isinstance(outcome, Timeout):
+        return "error:timeout"
+    if isinstance(outcome, MemoryLimit):
+        return "error:memory_limit"
+    if isinstance(outcome, Crashed):
+        return f"error:crashed:{outcome.reason}"
+    return f"error:{outcome.type}"
+
+
 @dataclass
 class Counters:
     calls: int = 0

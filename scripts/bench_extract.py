@@ -177,17 +177,24 @@ def split_main(data: str, before: str | None, repeat: int) -> int:
     return 0
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (of any of its threads), [] when it is gone."""
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                found.extend(int(c) for c in fh.read().split())
+    except OSError:
+        pass
+    return found
+
+
 def _tree(root: int) -> list[int]:
     pids, todo = [], [root]
     while todo:
         pid = todo.pop()
         pids.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as fh:
-                    todo.extend(int(c) for c in fh.read().split())
-        except OSError:
-            continue
+        todo.extend(_children(pid))
     return pids
 
 

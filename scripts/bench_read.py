@@ -203,17 +203,6 @@ print(n, too_large, time.process_time() - cpu, time.perf_counter() - wall, int(p
 """
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                found.extend(int(c) for c in fh.read().split())
-    except OSError:
-        pass
-    return found
-
-
 def _status(pid: int) -> tuple[str, int] | None:
     """(command name, VmHWM in KiB) of a process, or None if it is gone."""
     try:
@@ -227,6 +216,8 @@ def _status(pid: int) -> tuple[str, int] | None:
 
 def spark_workers(data: Path, out: Path, log: Path) -> dict[str, object]:
     """Run `corpus extract` on local[2] over `data`; peak RSS of each Python process under the JVM."""
+    from bench_extract import _children
+
     cmd = [
         str(Path(sys.executable).parent / "corpus"), "extract", f"input={data}", f"output={out}",
         "spark.master=local[2]", "stages=[extract]", "spark.ui.showConsoleProgress=false",

@@ -87,6 +87,15 @@ class _Unreadable(Exception):
     """Bytes that cannot be part of a record (a header line longer than MAX_LINE)."""
 
 
+def _line_after_block(src: _Source) -> bytes:
+    """The next line after a record's block, where only blank lines or the next record may follow: a line too
+    long to read is none of those, and stands as b"?" (not blank, not a record start)."""
+    try:
+        return src.readline()
+    except _Unreadable:
+        return b"?"
+
+
 @dataclass(slots=True)
 class ReadError:
     """A record or file that could not be read. `offset` is where its bytes start."""
@@ -605,10 +614,7 @@ class _Pass:
                 return _End("truncated_record", message, self._resync_or_end(frame.offset + 1))
             return _End("bad_content_length", f"its gzip member ends {stream.limit} bytes before its block", _FOLLOW)
         while True:  # the rest of the member: a blank line or two
-            try:
-                line = src.readline()
-            except _Unreadable:
-                line = b"?"
+            line = _line_after_block(src)
             if not line:
                 break
             if line.strip():
@@ -628,10 +634,7 @@ class _Pass:
                 return _End("truncated_record", f"the file ends {stream.limit} bytes before the record does", _END)
             return _End("bad_content_length", "its block runs into the next record", resync)
         block_end = src.offset
-        try:
-            line = src.readline()
-        except _Unreadable:
-            line = b"?"
+        line = _line_after_block(src)
         if not line:
             return _End(next=_END)
         if _RECORD_START.match(line):  # no blank line in between (old ARC files): the next record
@@ -641,10 +644,7 @@ class _Pass:
             return _End("bad_content_length", "its block is not followed by a blank line", resync)
         while True:
             at = src.offset
-            try:
-                line = src.readline()
-            except _Unreadable:
-                line = b"?"
+            line = _line_after_block(src)
             if not line:
                 return _End(next=_END)
             if line.strip():

@@ -37,7 +37,7 @@ from corpus.pdf import (
     truncation_reason,
 )
 from corpus.recipes.loop import Recipe
-from corpus.sandbox import Crashed, Failed, MemoryLimit, Ok, Sandbox, Timeout
+from corpus.sandbox import Crashed, Failed, MemoryLimit, Ok, Sandbox, Timeout, removal_reason
 from corpus.schema import STATUS_KEPT, STATUS_SKIPPED
 
 #: How a page's OCR call ended when it did not return (signals `pdf.ocr_failed.<why>`).
@@ -192,15 +192,8 @@ class FinePdfsRecipe(Recipe):
             and (ocr := self._ocr(payload, outcome.value.ocr_wanted))
         ):
             outcome = self.sandbox.run(payload, **options, ocr_engine=None, ocr_results=ocr)
-        if isinstance(outcome, Timeout):
-            return self.remove(doc, "extract", "error:timeout")
-        if isinstance(outcome, MemoryLimit):
-            return self.remove(doc, "extract", "error:memory_limit")
-        if isinstance(outcome, Crashed):
-            return self.remove(doc, "extract", f"error:crashed:{outcome.reason}")
-        if isinstance(outcome, Failed):
-            return self.remove(doc, "extract", f"error:{outcome.type}")
-        assert isinstance(outcome, Ok)
+        if not isinstance(outcome, Ok):
+            return self.remove(doc, "extract", removal_reason(outcome))
         result: PdfExtraction = outcome.value
         doc.page_count = result.page_count
         doc.signals.update({f"pdf.{k}": float(v) for k, v in result.signals.items() if isinstance(v, int | float)})

@@ -24,7 +24,7 @@ from corpus.html.extract import HtmlExtractor, clean_text, extract_html
 from corpus.html.limits import CpuTimeExceeded, too_many_attributes
 from corpus.io.warc import WarcRecord, sniff_type
 from corpus.recipes.loop import Recipe
-from corpus.sandbox import CpuLimit, Crashed, Failed, MemoryLimit, Ok, Sandbox, Timeout
+from corpus.sandbox import Failed, Ok, Sandbox, removal_reason
 from corpus.schema import STATUS_KEPT, STATUS_SKIPPED
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -99,16 +99,9 @@ class FineWebRecipe(Recipe):
         outcome = self.sandbox.run(html if utf8 is None else utf8, **self.extract_options)
         if isinstance(outcome, Ok):
             return outcome.value
-        if isinstance(outcome, CpuLimit) or (isinstance(outcome, Failed) and outcome.type == "CpuTimeExceeded"):
+        if isinstance(outcome, Failed) and outcome.type == "CpuTimeExceeded":  # the limit raised inside the step
             return self.remove(doc, "extract", "error:cpu_time_limit")
-        if isinstance(outcome, Timeout):
-            return self.remove(doc, "extract", "error:timeout")
-        if isinstance(outcome, MemoryLimit):
-            return self.remove(doc, "extract", "error:memory_limit")
-        if isinstance(outcome, Crashed):
-            return self.remove(doc, "extract", f"error:crashed:{outcome.reason}")
-        assert isinstance(outcome, Failed)
-        return self.remove(doc, "extract", f"error:{outcome.type}")
+        return self.remove(doc, "extract", removal_reason(outcome))
 
     def process_record(self, rec: WarcRecord, doc: Document) -> Document:
         if rec.rec_type == "revisit":
