@@ -7,7 +7,9 @@ import gzip
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from corpus.document import to_record_batch
 from corpus.io.warc import ReadError, WarcRecord, iter_records, parse_date, sniff_type
+from corpus.recipes.loop import read_error_document, record_document
 from tests.conftest import SHARED, shared_path
 
 
@@ -47,6 +49,10 @@ def test_every_archive_is_read_to_its_end(path):
     offsets = [i.offset for i in items]
     assert offsets == sorted(offsets) and all(o >= 0 for o in offsets), "in file order, no negative offset"
     assert all(error.kind for error in errors)
+    # every record's fields fit the document schema (an HTTP "status" of 14 digits once failed the task here)
+    assert all(r.http_status is None or 100 <= r.http_status <= 999 for r in records)
+    rows = [record_document(r, "c") for r in records] + [read_error_document(e, "c") for e in errors]
+    assert to_record_batch(rows).num_rows == len(items)
     expected, clean = _warcio_offsets(path)
     if path.stat().st_size == 0:
         assert [e.kind for e in errors] == ["empty_file"]

@@ -428,6 +428,8 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
             status = int(http.get_statuscode())
         except (TypeError, ValueError):
             status = None
+        if status is not None and not 100 <= status <= 999:
+            status = None  # not an HTTP status line (a response record holding CDX lines has 20090123145549)
         http_type = http.get_header("Content-Type")
         try:
             http_length = int(http.get_header("Content-Length") or "")
