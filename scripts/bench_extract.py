@@ -214,6 +214,27 @@ def _sample(pid: int) -> tuple[float, int] | None:
 CLASSES = ("sandbox", "python_worker", "jvm", "other")
 
 
+def _jit_threads(pid: int) -> dict[int, float]:
+    """CPU seconds of each JIT compiler thread of a JVM ({thread id: seconds}). The JIT is a fixed cost per JVM
+    (it compiles what gets hot, once), so the marginal JVM cost per record is shown with and without it."""
+    found: dict[int, float] = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as fh:
+                if "CompilerThre" not in fh.read():
+                    continue
+            with open(f"/proc/{pid}/task/{task}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            found[int(task)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def _classify(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
@@ -233,6 +254,7 @@ def measure(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) ->
     """Run `cmd`; return wall seconds, peak RSS of the process tree (MiB), sampled CPU seconds (in all and per
     process class) and the peak RSS of one Spark Python worker (with and without its sandbox processes)."""
     cpu: dict[int, float] = {}
+    jit: dict[int, float] = {}  # per JIT compiler thread: threads come and go, their CPU stays counted
     kind: dict[int, str] = {}
     peak = peak_worker = peak_worker_tree = 0
     start = time.monotonic()
@@ -251,6 +273,9 @@ def measure(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) ->
                             kind[pid] = _classify(pid)
                         cpu[pid] = max(cpu.get(pid, 0.0), sample[0])
                         rss += sample[1]
+                        if kind[pid] == "jvm":
+                            for tid, seconds in _jit_threads(pid).items():
+                                jit[tid] = max(jit.get(tid, 0.0), seconds)
                         if kind[pid] == "python_worker":
                             peak_worker = max(peak_worker, sample[1])
                             # a worker with the sandbox it started (pyspark's daemon has no sandbox children)
@@ -271,6 +296,7 @@ def measure(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) ->
     result = {"wall_s": wall, "peak_rss_mib": peak / 2**20, "cpu_s": sum(cpu.values())}
     for name in CLASSES:
         result[f"cpu_{name}_s"] = sum(c for pid, c in cpu.items() if kind.get(pid) == name)
+    result["cpu_jvm_jit_s"] = sum(jit.values())
     result["worker_rss_mib"] = peak_worker / 2**20
     result["worker_tree_rss_mib"] = peak_worker_tree / 2**20
     return result
@@ -392,7 +418,7 @@ def main() -> int:
             "records_per_cpu_s": d_records / (large_run["cpu_s"] - small_run["cpu_s"]),
             **{
                 f"ms_{name}": 1000 * (large_run[f"cpu_{name}_s"] - small_run[f"cpu_{name}_s"]) / d_records
-                for name in CLASSES
+                for name in (*CLASSES, "jvm_jit")
             },
             "worker_rss_mib": max(r["worker_rss_mib"] for r in runs.values()),
             "worker_tree_rss_mib": max(r["worker_tree_rss_mib"] for r in runs.values()),
@@ -406,10 +432,13 @@ def main() -> int:
     print()
     print("marginal CPU per HTML record (ms): sandbox = trafilatura (+ its IPC), python_worker = the rest of the")
     print("recipe (reading, charset, LID, filters, Arrow), jvm = Spark (Parquet writing, scheduling), other = driver")
-    print(f"{'system':10} " + " ".join(f"{name:>13}" for name in CLASSES) + f" {'total':>8} {'worker MiB':>10}")
+    print("(jvm_jit: the part of jvm spent in the JIT compiler threads, a fixed cost per JVM that short runs do not")
+    print("amortize; jvm - jvm_jit is what grows with the records)")
+    names = (*CLASSES, "jvm_jit")
+    print(f"{'system':10} " + " ".join(f"{name:>13}" for name in names) + f" {'total':>8} {'worker MiB':>10}")
     for system, m in marginal.items():
         total = sum(m[f"ms_{name}"] for name in CLASSES)
-        print(f"{system:10} " + " ".join(f"{m[f'ms_{name}']:13.1f}" for name in CLASSES) +
+        print(f"{system:10} " + " ".join(f"{m[f'ms_{name}']:13.1f}" for name in names) +
               f" {total:8.1f} {m['worker_tree_rss_mib']:10.0f}")  # fmt: skip
     print()
     ratios = {}

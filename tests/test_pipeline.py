@@ -124,3 +124,25 @@ def test_cpu_budget_stops_busy_code_and_only_that():
     thread.start()
     thread.join()
     assert outcome == [False]  # signals reach only the main thread: disabled elsewhere, never misfired
+
+
+def test_filters_in_batches_decide_as_one_document_at_a_time(monkeypatch, sample_dir):
+    """The loop runs the text filters over batches of documents (for the CPU's caches); the documents, their
+    order and every field are what deciding each document right after its extraction gives."""
+    from corpus.document import to_record_batch
+    from corpus.recipes import loop
+
+    def rows(batch: int) -> list[dict]:
+        monkeypatch.setattr(loop, "FILTER_BATCH", batch)
+        recipe = FineWebRecipe(load_config())
+        try:
+            docs = [d for name in ("sample-00000.warc.gz", "sample-00001.warc.gz")
+                    for d in recipe.process_file(str(sample_dir / name))]  # fmt: skip
+        finally:
+            recipe.close()
+        return to_record_batch(docs).to_pylist()
+
+    one_at_a_time, batched = rows(1), rows(7)  # 7: batches end inside each file, and each file ends one
+    assert batched == one_at_a_time
+    assert {r["_status"] for r in batched} == {"kept", "removed", "skipped"}
+    assert {r["removed_by"] for r in batched} >= {"language", "gopher_quality", "url"}

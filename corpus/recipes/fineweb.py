@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from corpus.config import Config
 from corpus.document import Document
-from corpus.filters import Filter
 from corpus.html.charset import decode_html
 from corpus.html.extract import HtmlExtractor, clean_text, extract_html
 from corpus.html.limits import CpuTimeExceeded, too_many_attributes
 from corpus.io.warc import WarcRecord, sniff_type
-from corpus.recipes.loop import Recipe
+from corpus.recipes.loop import STATUS_PENDING, Recipe
 from corpus.sandbox import Failed, Ok, Sandbox, removal_reason
-from corpus.schema import STATUS_KEPT, STATUS_SKIPPED
+from corpus.schema import STATUS_SKIPPED
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: Decoded.source values for which a UTF-8 page's text is the strict decoding of the whole payload (not "bom",
@@ -41,7 +40,7 @@ WALL_CLOCK_FACTOR = 4
 class FineWebRecipe(Recipe):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self.text_filters: list[Filter] = [self.language_filter] if self.language_filter is not None else []
+        self.text_filters = [self.language_filter] if self.language_filter is not None else []
         self.text_filters += self.quality_filters
         ex = config.extract
         self.extract_options = {
@@ -148,8 +147,5 @@ class FineWebRecipe(Recipe):
             doc.text = text
         if not doc.text:
             return self.remove(doc, "extract", "empty")
-        removed = self.apply_filters(doc, self.text_filters)
-        if removed is not None:
-            return removed
-        doc.status = STATUS_KEPT
+        doc.status = STATUS_PENDING  # the loop runs text_filters over it, with the documents around it
         return doc
