@@ -98,22 +98,26 @@ class NGrams:
         if self._spaced_hashes is None:
             self._spaced_hashes = _Substrings(self.spaced)
         starts, ends = self.spaced_at[:m], self.spaced_at[n : n + m] - 1
-        _, first, inverse, counts = np.unique(
-            self._spaced_hashes.hashes(starts, ends), return_index=True, return_inverse=True, return_counts=True
-        )
+        order, group_at, sizes = _hash_groups(self._spaced_hashes.hashes(starts, ends))
+        first = order[group_at]  # each group's first position (the sort is stable)
         best_count, best_first, best_len = 0, m, 0
-        for group in np.lexsort((first, -counts)):  # most frequent hash first, then first seen
-            if counts[group] < best_count:
-                break
-            if counts[group] == best_count and first[group] > best_first:
-                continue
-            exact: dict[str, list[int]] = {}  # the group's strings: [count, first position]
-            for pos in np.flatnonzero(inverse == group).tolist():
-                entry = exact.setdefault(self.spaced[starts[pos] : ends[pos]], [0, pos])
-                entry[0] += 1
-            for gram, (count, pos) in exact.items():
-                if count > best_count or (count == best_count and pos < best_first):
-                    best_count, best_first, best_len = count, pos, len(gram)
+        # Groups by decreasing size, then first seen; a group's strings are counted exactly (hashes may collide),
+        # so smaller groups are visited only while they could still beat or tie the best count found.
+        size = int(sizes.max())
+        while size >= best_count and size > 0:
+            groups = np.flatnonzero(sizes == size)
+            for group in groups[np.argsort(first[groups])].tolist():
+                if size == best_count and first[group] > best_first:
+                    continue
+                exact: dict[str, list[int]] = {}  # the group's strings: [count, first position]
+                for pos in order[group_at[group] : group_at[group] + size].tolist():
+                    entry = exact.setdefault(self.spaced[starts[pos] : ends[pos]], [0, pos])
+                    entry[0] += 1
+                for gram, (count, pos) in exact.items():
+                    if count > best_count or (count == best_count and pos < best_first):
+                        best_count, best_first, best_len = count, pos, len(gram)
+            smaller = sizes[sizes < size]
+            size = int(smaller.max()) if len(smaller) else 0
         return best_len * best_count
 
     def duplicated_chars(self, n: int) -> int:
@@ -124,14 +128,17 @@ class NGrams:
         if self._packed_hashes is None:
             self._packed_hashes = _Substrings(self.packed)
         starts, ends = self.packed_at[:m], self.packed_at[n : n + m]
-        _, inverse, counts = np.unique(
-            self._packed_hashes.hashes(starts, ends), return_inverse=True, return_counts=True
-        )
+        hashes = self._packed_hashes.hashes(starts, ends)
         # An n-gram whose hash is unique cannot repeat, and the scan only ever steps over it: visit the others.
+        order = np.argsort(hashes)
+        same = hashes[order[1:]] == hashes[order[:-1]]
+        shared = np.zeros(m, dtype=bool)  # in sorted order: the hash equals a neighbour's
+        shared[1:] = same
+        shared[:-1] |= same
         seen: set[str] = set()
         repeated = idx = 0
         packed = self.packed
-        for pos in np.flatnonzero(counts[inverse] > 1).tolist():
+        for pos in np.sort(order[shared]).tolist():
             if pos < idx:
                 continue
             gram = packed[starts[pos] : ends[pos]]
@@ -142,6 +149,15 @@ class NGrams:
                 seen.add(gram)
                 idx = pos + 1
         return repeated
+
+
+def _hash_groups(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions sorted by hash, stably (a group's positions ascend); where each group of equal hashes starts in
+    that order; each group's size. (np.unique with its index, inverse and counts does more work for the same.)"""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    group_at = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return order, group_at, np.diff(np.append(group_at, len(hashes)))
 
 
 class GopherRepetitionFilter(Filter):
