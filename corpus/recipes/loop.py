@@ -45,9 +45,9 @@ RecordStep = Callable[[WarcRecord, Document], Document]
 #: A step's status for a document whose text still goes through the recipe's `text_filters`: the loop runs them
 #: over up to FILTER_BATCH documents at a time and sets kept or removed (it is never written).
 STATUS_PENDING = "pending"
-#: Records whose documents are decided together. The filters of one page run right after its extraction evict
-#: fastText's tables and the word memo from the CPU's caches; over a batch they stay warm (about 0.9 ms per HTML
-#: record less on ccdev, docs/BENCHMARKS.md), for the texts of at most this many documents held in memory.
+#: Records whose documents are decided together. Run right after each page's extraction, the filters find
+#: fastText's tables and the word memo evicted from the CPU's caches by it; over a batch they stay warm (about
+#: 0.9 ms per HTML record less on ccdev, docs/BENCHMARKS.md), for the texts of at most this many documents.
 FILTER_BATCH = 64
 
 
