@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import pyarrow as pa
 
-from corpus.schema import DOCUMENT_COLUMNS, EXTRACT_SCHEMA, STATUS_COLUMN
+from corpus.schema import DOCUMENT_COLUMNS, EXTRACT_SCHEMA, STATUS_COLUMN, STATUS_REMOVED
 
 
 @dataclass(slots=True)
@@ -34,11 +34,47 @@ class Document:
 
 
 def to_record_batch(docs: list[Document]) -> pa.RecordBatch:
-    """Documents -> one Arrow batch in the extract schema (documents plus the status column)."""
+    """Documents -> one Arrow batch in the extract schema (documents plus the status column).
+
+    A document with a value its column cannot hold (an integer out of range, a string with a lone surrogate from
+    a JSON escape, a signal that is not a number) becomes a removed row, ``reason=error:unwritable:<field>``, with
+    that value emptied: one bad field costs that document, never the task that writes the batch."""
+    try:
+        return _record_batch(docs)
+    except _UNFIT:
+        return _record_batch([_writable(d) for d in docs])
+
+
+#: What pyarrow raises for a value that does not fit its column type.
+_UNFIT = (ValueError, TypeError, OverflowError)
+
+
+def _record_batch(docs: list[Document]) -> pa.RecordBatch:
     columns: dict[str, list] = {name: [getattr(d, name) for d in docs] for name in DOCUMENT_COLUMNS}
     columns["signals"] = [list(d.signals.items()) if d.signals else None for d in docs]
     columns[STATUS_COLUMN] = [d.status for d in docs]
     return pa.RecordBatch.from_pydict(columns, schema=EXTRACT_SCHEMA)
+
+
+def _writable(doc: Document) -> Document:
+    """`doc`, or when a field of it does not fit its column, `doc` removed with that field emptied (the id, which
+    cannot be empty, loses its unencodable characters instead)."""
+    empty = replace(doc, id="", signals={}, **{n: None for n in DOCUMENT_COLUMNS if n not in ("id", "signals")})
+    bad = []
+    for name in DOCUMENT_COLUMNS:  # each field alone in an otherwise empty row
+        probe = replace(empty)
+        setattr(probe, name, getattr(doc, name))
+        try:
+            _record_batch([probe])
+        except _UNFIT:
+            bad.append(name)
+    if not bad:
+        return doc
+    fixed = replace(doc, **{name: (None if name != "signals" else {}) for name in bad if name != "id"})
+    if "id" in bad:
+        fixed.id = doc.id.encode("utf-8", "replace").decode("utf-8") if isinstance(doc.id, str) else repr(doc.id)
+    fixed.removed_by, fixed.reason, fixed.status = "reader", f"error:unwritable:{bad[0]}", STATUS_REMOVED
+    return fixed
 
 
 def batched(docs: Iterable[Document], max_rows: int = 256, max_chars: int = 8_000_000) -> Iterator[pa.RecordBatch]:

@@ -83,3 +83,25 @@ def test_jsonl_and_parquet_documents_through_the_recipe_on_spark(spark, tmp_path
         output=str(tmp_path / "o2"),
     )
     assert [d["id"] for d in pq.read_table(tmp_path / "o2" / "filtered").to_pylist()] == ["p1"]
+
+
+def test_values_a_column_cannot_hold_cost_their_document_not_the_task(tmp_path):
+    """A JSON escape of a lone surrogate makes a str Arrow cannot write as UTF-8: that document becomes a removed
+    row naming the field (emptied), the others in its batch are written as they are."""
+    from corpus.document import batched, to_record_batch
+    from corpus.recipes import recipe_for
+
+    path = tmp_path / "a.jsonl"
+    lines = [json.dumps({"id": "en", "text": PROSE}), '{"id": "bad", "text": "broken \\ud800 text"}',
+             '{"id": "bad-id-\\udc80", "text": "words"}']  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    recipe = recipe_for(api.config(None, "filters.url.enabled=false", "crawl=mine"))
+    rows = [row for batch in batched(recipe.process_file(str(path))) for row in batch.to_pylist()]
+    assert [(r["id"], r["_status"], r["reason"]) for r in rows] == [
+        ("en", "kept", None),
+        ("bad", "removed", "error:unwritable:text"),
+        ("bad-id-?", "removed", "error:unwritable:id"),
+    ]
+    assert rows[1]["text"] is None and rows[2]["text"] == "words" and rows[0]["text"]
+    fine = to_record_batch([recipe.process_text(api.Document(id="x", text=PROSE, url=None))])
+    assert fine.to_pylist()[0]["_status"] == "kept"
