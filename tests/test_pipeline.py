@@ -128,12 +128,21 @@ def test_cpu_budget_stops_busy_code_and_only_that():
 
 def test_filters_in_batches_decide_as_one_document_at_a_time(monkeypatch, sample_dir):
     """The loop runs the text filters over batches of documents (for the CPU's caches); the documents, their
-    order and every field are what deciding each document right after its extraction gives."""
+    order and every field are what deciding each document right after its extraction gives. A batch also ends
+    when its texts reach FILTER_BATCH_CHARS."""
     from corpus.document import to_record_batch
     from corpus.recipes import loop
 
-    def rows(batch: int) -> list[dict]:
+    held_texts: list[int] = []
+    finish = loop.Recipe.finish
+
+    def recording_finish(self, held):  # type: ignore[no-untyped-def]
+        held_texts.append(sum(len(doc.text or "") > 0 for doc, _ in held))
+        return finish(self, held)
+
+    def rows(batch: int, chars: int = loop.FILTER_BATCH_CHARS) -> list[dict]:
         monkeypatch.setattr(loop, "FILTER_BATCH", batch)
+        monkeypatch.setattr(loop, "FILTER_BATCH_CHARS", chars)
         recipe = FineWebRecipe(load_config())
         try:
             docs = [d for name in ("sample-00000.warc.gz", "sample-00001.warc.gz")
@@ -146,3 +155,6 @@ def test_filters_in_batches_decide_as_one_document_at_a_time(monkeypatch, sample
     assert batched == one_at_a_time
     assert {r["_status"] for r in batched} == {"kept", "removed", "skipped"}
     assert {r["removed_by"] for r in batched} >= {"language", "gopher_quality", "url"}
+    monkeypatch.setattr(loop.Recipe, "finish", recording_finish)
+    assert rows(64, chars=1) == one_at_a_time
+    assert max(held_texts) == 1  # every text reaches the bound: each batch ends at its first text

@@ -47,8 +47,10 @@ RecordStep = Callable[[WarcRecord, Document], Document]
 STATUS_PENDING = "pending"
 #: Records whose documents are decided together. Run right after each page's extraction, the filters find
 #: fastText's tables and the word memo evicted from the CPU's caches by it; over a batch they stay warm (about
-#: 0.9 ms per HTML record less on ccdev, docs/BENCHMARKS.md), for the texts of at most this many documents.
+#: 0.9 ms per HTML record less on ccdev, docs/BENCHMARKS.md), for the texts of at most this many documents,
+#: and of fewer when their texts reach FILTER_BATCH_CHARS (pages of megabytes of text keep a worker's memory flat).
 FILTER_BATCH = 64
+FILTER_BATCH_CHARS = 8_000_000
 
 
 def filter_params(config: Config, name: str) -> dict[str, Any] | None:
@@ -206,14 +208,16 @@ class Recipe(ABC):
         self.start_file()
         crawl = crawl_name(path, self.config.crawl)
         held: list[tuple[Document, Document | None]] = []  # (document, the row that stands instead if it is kept)
+        chars = 0  # of the texts held
         for item in records if records is not None else iter_records(path, self.config.reader.warc_reader):
             if isinstance(item, ReadError):
                 held.append((read_error_document(item, crawl), None))
             elif item.rec_type in CONTENT_RECORDS:
                 held.append(self.decide(item, crawl, step))
-            if len(held) >= FILTER_BATCH:
+                chars += len(held[-1][0].text or "")
+            if len(held) >= FILTER_BATCH or chars >= FILTER_BATCH_CHARS:
                 yield from self.finish(held)
-                held = []
+                held, chars = [], 0
         yield from self.finish(held)
 
     def decide(self, rec: WarcRecord, crawl: str, step: RecordStep) -> tuple[Document, Document | None]:
