@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from corpus.schema import DOCUMENT_COLUMNS, EXTRACT_SCHEMA, STATUS_COLUMN, STATUS_REMOVED
+from corpus.schema import DOCUMENT_COLUMNS, EXTRACT_SCHEMA, STATUS_COLUMN, STATUS_DIRS, STATUS_REMOVED
 
 
 @dataclass(slots=True)
@@ -38,15 +38,19 @@ def to_record_batch(docs: list[Document]) -> pa.RecordBatch:
 
     A document with a value its column cannot hold (an integer out of range, a string with a lone surrogate from
     a JSON escape, a signal that is not a number) becomes a removed row, ``reason=error:unwritable:<field>``, with
-    that value emptied: one bad field costs that document, never the task that writes the batch."""
+    that value emptied, whatever was decided before: one bad field costs that document, never the task that
+    writes the batch. A status outside STATUS_DIRS is a bug and raises (its rows would be lost unpublished)."""
+    for doc in docs:
+        if doc.status not in STATUS_DIRS:
+            raise RuntimeError(f"document {doc.id!r} has status {doc.status!r}, not one of {sorted(STATUS_DIRS)}")
     try:
         return _record_batch(docs)
     except _UNFIT:
         return _record_batch([_writable(d) for d in docs])
 
 
-#: What pyarrow raises for a value that does not fit its column type.
-_UNFIT = (ValueError, TypeError, OverflowError)
+#: What pyarrow raises for a value that does not fit its column type (AttributeError: signals not a dict).
+_UNFIT = (ValueError, TypeError, OverflowError, AttributeError)
 
 
 def _record_batch(docs: list[Document]) -> pa.RecordBatch:
@@ -58,8 +62,9 @@ def _record_batch(docs: list[Document]) -> pa.RecordBatch:
 
 def _writable(doc: Document) -> Document:
     """`doc`, or when a field of it does not fit its column, `doc` removed with that field emptied (the id, which
-    cannot be empty, loses its unencodable characters instead)."""
+    cannot be empty, has its unencodable characters written as escapes instead: ``\\udc80``)."""
     empty = replace(doc, id="", signals={}, **{n: None for n in DOCUMENT_COLUMNS if n not in ("id", "signals")})
+    empty.status = STATUS_REMOVED
     bad = []
     for name in DOCUMENT_COLUMNS:  # each field alone in an otherwise empty row
         probe = replace(empty)
@@ -72,7 +77,7 @@ def _writable(doc: Document) -> Document:
         return doc
     fixed = replace(doc, **{name: (None if name != "signals" else {}) for name in bad if name != "id"})
     if "id" in bad:
-        fixed.id = doc.id.encode("utf-8", "replace").decode("utf-8") if isinstance(doc.id, str) else repr(doc.id)
+        fixed.id = doc.id.encode("utf-8", "backslashreplace").decode() if isinstance(doc.id, str) else repr(doc.id)
     fixed.removed_by, fixed.reason, fixed.status = "reader", f"error:unwritable:{bad[0]}", STATUS_REMOVED
     return fixed
 

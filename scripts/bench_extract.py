@@ -254,7 +254,7 @@ def measure(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) ->
     """Run `cmd`; return wall seconds, peak RSS of the process tree (MiB), sampled CPU seconds (in all and per
     process class) and the peak RSS of one Spark Python worker (with and without its sandbox processes)."""
     cpu: dict[int, float] = {}
-    jit: dict[int, float] = {}  # per JIT compiler thread: threads come and go, their CPU stays counted
+    jit: dict[int, float] = {}  # per JIT compiler thread (they come and go: each one's last sample is kept)
     kind: dict[int, str] = {}
     peak = peak_worker = peak_worker_tree = 0
     start = time.monotonic()

@@ -100,7 +100,7 @@ def test_values_a_column_cannot_hold_cost_their_document_not_the_task(tmp_path):
     assert [(r["id"], r["_status"], r["reason"]) for r in rows] == [
         ("en", "kept", None),
         ("bad", "removed", "error:unwritable:text"),
-        ("bad-id-?", "removed", "error:unwritable:id"),
+        ("bad-id-\\udc80", "removed", "error:unwritable:id"),
     ]
     assert rows[1]["text"] is None and rows[2]["text"] == "words" and rows[0]["text"]
     fine = to_record_batch([recipe.process_text(api.Document(id="x", text=PROSE, url=None))])

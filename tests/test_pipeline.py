@@ -158,3 +158,28 @@ def test_filters_in_batches_decide_as_one_document_at_a_time(monkeypatch, sample
     monkeypatch.setattr(loop.Recipe, "finish", recording_finish)
     assert rows(64, chars=1) == one_at_a_time
     assert max(held_texts) == 1  # every text reaches the bound: each batch ends at its first text
+
+
+def test_a_status_code_that_is_not_three_digits_is_named(tmp_path):
+    """An HTTP status line whose code is not three digits (a block of CDX lines once gave 20090123145549, which
+    no int32 column holds) is not a status: the page is removed as http_status:invalid, and the row is written."""
+    from corpus.document import to_record_batch
+
+    path = tmp_path / "codes.warc.gz"
+    page = b"<html><body><p>A page with some words in it.</p></body></html>"
+    with path.open("wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for code in ("20090123145549 x", "000 Unknown", "2000 OK", "404 Not Found"):
+            headers = StatusAndHeaders(code, [("Content-Type", "text/html")], protocol="HTTP/1.1")
+            record = writer.create_warc_record(
+                f"https://a.test/{code.split()[0]}", "response", payload=io.BytesIO(page), http_headers=headers
+            )
+            writer.write_record(record)
+    docs = list(FineWebRecipe(load_config()).process_file(str(path)))
+    assert [(d.http_status, d.removed_by, d.reason) for d in docs] == [
+        (None, "reader", "http_status:invalid"),
+        (None, "reader", "http_status:invalid"),
+        (None, "reader", "http_status:invalid"),
+        (404, "reader", "http_status:404"),
+    ]
+    assert to_record_batch(docs).num_rows == 4

@@ -49,7 +49,8 @@ class ReaderSettings:
     #: Payloads larger than this (after decompression) are removed as `error:payload_too_large`: this bounds
     #: memory and parse time for HTML bombs. Common Crawl truncates payloads at 1 MiB (5 MiB since 2025).
     max_payload_bytes: int = 10 * 1024 * 1024
-    #: HTTP statuses to process; others are removed as `http_status:<code>`. "2xx" style ranges are allowed.
+    #: HTTP statuses to process; others are removed as `http_status:<code>` (a code that is not three digits as
+    #: `http_status:invalid`). "2xx" style ranges are allowed.
     allowed_http_status: list[str] = field(default_factory=lambda: ["2xx"])
     #: Which reader reads WARC files: "auto" (FastWARC where it reads a file as warcio's reader does, warcio's from
     #: the first record where it might not; warcio's alone if FastWARC is not installed), "fastwarc" (the same,

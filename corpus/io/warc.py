@@ -301,6 +301,8 @@ class WarcRecord:
     http_content_length: int | None
     truncated: str | None
     refers_to: str | None
+    #: the HTTP status line's code is not three digits (http_status is then None)
+    bad_http_status: bool = False
     _record: Any = field(repr=False, default=None)
     _frame: _Frame | None = field(repr=False, default=None, compare=False)
 
@@ -422,14 +424,15 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
     if url and url.startswith("<") and url.endswith(">"):
         url = url[1:-1]
     status = None
+    bad_status = False
     http_type = http_length = None
     if http is not None and record.rec_type != "request":
         try:
             status = int(http.get_statuscode())
         except (TypeError, ValueError):
             status = None
-        if status is not None and not 100 <= status <= 999:
-            status = None  # not an HTTP status line (a response record holding CDX lines has 20090123145549)
+        if status is not None and not 100 <= status <= 999:  # not three digits: not an HTTP status line (a
+            status, bad_status = None, True  # response record holding CDX lines gave 20090123145549)
         http_type = http.get_header("Content-Type")
         try:
             http_length = int(http.get_header("Content-Length") or "")
@@ -452,6 +455,7 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
         http_content_length=http_length,
         truncated=header("warc-truncated"),
         refers_to=header("warc-refers-to"),
+        bad_http_status=bad_status,
         _record=record,
     )
 

@@ -262,6 +262,8 @@ class Recipe(ABC):
     def screen(self, rec: WarcRecord, doc: Document) -> Document | None:
         """The checks before a payload is read: the HTTP status, then the URL filter. Returns `doc` removed, or
         None when it passes."""
+        if rec.bad_http_status:
+            return self.remove(doc, "reader", "http_status:invalid")
         if not status_allowed(rec.http_status, self.config.reader.allowed_http_status):
             return self.remove(doc, "reader", f"http_status:{rec.http_status}")
         if self.url_filter is not None:
