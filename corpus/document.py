@@ -40,37 +40,38 @@ def to_record_batch(docs: list[Document]) -> pa.RecordBatch:
     a JSON escape, a signal that is not a number) becomes a removed row, ``reason=error:unwritable:<field>``, with
     that value emptied, whatever was decided before: one bad field costs that document, never the task that
     writes the batch. A status outside STATUS_DIRS is a bug and raises (its rows would be lost unpublished)."""
-    for doc in docs:
-        if doc.status not in STATUS_DIRS:
-            raise RuntimeError(f"document {doc.id!r} has status {doc.status!r}, not one of {sorted(STATUS_DIRS)}")
+    if unknown := {d.status for d in docs} - STATUS_DIRS.keys():
+        raise RuntimeError(f"documents with status {sorted(unknown)}, not one of {sorted(STATUS_DIRS)}")
     try:
-        return _record_batch(docs)
+        return _batch(docs)
     except _UNFIT:
-        return _record_batch([_writable(d) for d in docs])
+        return _batch([_writable(d) for d in docs])
 
 
 #: What pyarrow raises for a value that does not fit its column type (AttributeError: signals not a dict).
 _UNFIT = (ValueError, TypeError, OverflowError, AttributeError)
 
 
-def _record_batch(docs: list[Document]) -> pa.RecordBatch:
-    columns: dict[str, list] = {name: [getattr(d, name) for d in docs] for name in DOCUMENT_COLUMNS}
-    columns["signals"] = [list(d.signals.items()) if d.signals else None for d in docs]
+def _batch(docs: list[Document]) -> pa.RecordBatch:
+    columns = {name: [_cell(d, name) for d in docs] for name in DOCUMENT_COLUMNS}
     columns[STATUS_COLUMN] = [d.status for d in docs]
     return pa.RecordBatch.from_pydict(columns, schema=EXTRACT_SCHEMA)
+
+
+def _cell(doc: Document, name: str) -> object:
+    """The value of column `name` for `doc` (signals as a list of (key, value) entries)."""
+    if name == "signals":
+        return list(doc.signals.items()) if doc.signals else None
+    return getattr(doc, name)
 
 
 def _writable(doc: Document) -> Document:
     """`doc`, or when a field of it does not fit its column, `doc` removed with that field emptied (the id, which
     cannot be empty, has its unencodable characters written as escapes instead: ``\\udc80``)."""
-    empty = replace(doc, id="", signals={}, **{n: None for n in DOCUMENT_COLUMNS if n not in ("id", "signals")})
-    empty.status = STATUS_REMOVED
     bad = []
-    for name in DOCUMENT_COLUMNS:  # each field alone in an otherwise empty row
-        probe = replace(empty)
-        setattr(probe, name, getattr(doc, name))
+    for name in DOCUMENT_COLUMNS:
         try:
-            _record_batch([probe])
+            pa.array([_cell(doc, name)], EXTRACT_SCHEMA.field(name).type)
         except _UNFIT:
             bad.append(name)
     if not bad:

@@ -198,10 +198,10 @@ def _tree(root: int) -> list[int]:
     return pids
 
 
-def _sample(pid: int) -> tuple[float, int] | None:
-    """(CPU seconds, RSS bytes) of one process, or None if it is gone."""
+def _sample(pid: int, task: str = "") -> tuple[float, int] | None:
+    """(CPU seconds, RSS bytes) of one process (or of its thread `task`, "task/<tid>"), or None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
+        with open(f"/proc/{pid}/{task}/stat" if task else f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[21]) * PAGE
     except (OSError, IndexError, ValueError):
@@ -227,11 +227,10 @@ def _jit_threads(pid: int) -> dict[int, float]:
             with open(f"/proc/{pid}/task/{task}/comm") as fh:
                 if "CompilerThre" not in fh.read():
                     continue
-            with open(f"/proc/{pid}/task/{task}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            found[int(task)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        except (OSError, IndexError, ValueError):
+        except OSError:
             continue
+        if (sample := _sample(pid, f"task/{task}")) is not None:
+            found[int(task)] = sample[0]
     return found
 
 

@@ -431,8 +431,9 @@ def _to_record(path: str, offset: int, record: Any, loader: Any) -> WarcRecord:
             status = int(http.get_statuscode())
         except (TypeError, ValueError):
             status = None
-        if status is not None and not 100 <= status <= 999:  # not three digits: not an HTTP status line (a
-            status, bad_status = None, True  # response record holding CDX lines gave 20090123145549)
+        # not three digits: not an HTTP status line (a response record holding CDX lines gave 20090123145549)
+        if status is not None and not 100 <= status <= 999:
+            status, bad_status = None, True
         http_type = http.get_header("Content-Type")
         try:
             http_length = int(http.get_header("Content-Length") or "")

@@ -239,12 +239,8 @@ class Recipe(ABC):
     def finish(self, held: list[tuple[Document, Document | None]]) -> Iterator[Document]:
         """Run `text_filters` over the pending documents of `held`, then yield every document in order."""
         for doc, _ in held:
-            if doc.status == STATUS_PENDING:
-                removal = first_removal(doc, self.text_filters)
-                if removal is None:
-                    doc.status = STATUS_KEPT
-                else:
-                    self.remove(doc, *removal)
+            if doc.status == STATUS_PENDING and self.apply_filters(doc, self.text_filters) is None:
+                doc.status = STATUS_KEPT
         for doc, broken in held:
             yield broken if broken is not None and doc.status == STATUS_KEPT else doc
 
