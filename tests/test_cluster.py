@@ -415,6 +415,12 @@ def clean_output(fault_input: list[Path], spark, tmp_path_factory: pytest.TempPa
     return output
 
 
+def staged_files(output: Path) -> set[str]:
+    """Input files whose task has written its shards (`_tmp/extract-*/<status>-<file>-attempt-<n>.parquet`; a shard
+    of these small inputs is written when its task ends)."""
+    return {p.name.split("-")[1] for p in output.glob("_tmp/extract-*/*-attempt-*.parquet")}
+
+
 def test_killed_python_worker_mid_extract(
     cluster: Cluster, bare_python: Path, fault_input: list[Path], clean_output: Path, tmp_path: Path
 ):
@@ -433,8 +439,7 @@ def test_killed_python_worker_mid_extract(
     proc = submit_in_background(cluster, bare_python, log, *args)
     try:
         deadline = time.monotonic() + SUBMIT_TIMEOUT
-        # Spark's commit protocol renames the files of a finished task to _temporary/0/task_*
-        while len(list(output.glob("_tmp/extract-*/_temporary/0/task_*"))) < after:
+        while len(staged_files(output)) < after:
             assert proc.poll() is None, f"{about}: the job ended before the kill\n{log.read_text()}"
             assert time.monotonic() < deadline, f"{about}: not enough files committed in time"
             time.sleep(0.05)
@@ -446,7 +451,7 @@ def test_killed_python_worker_mid_extract(
             )
             victims = workers_reading(cluster, fault_input[0].parent)
         victim = rng.choice(victims)
-        done = len(list(output.glob("_tmp/extract-*/_temporary/0/task_*")))
+        done = len(staged_files(output))
         os.kill(victim, signal.SIGKILL)
         print(f"{about}: killed {victim} with {done} of {len(fault_input)} files committed", file=sys.stderr)
         assert proc.wait(SUBMIT_TIMEOUT) == 0, f"{about}\n{log.read_text()[-4000:]}\n{executor_logs(cluster)}"

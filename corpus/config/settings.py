@@ -396,7 +396,7 @@ class AnnotateSettings:
 class OutputSettings:
     #: Parquet compression of every output shard: one of PARQUET_CODECS.
     compression: str = "zstd"
-    #: Rows per Arrow batch handed from the Python workers to Spark's writer.
+    #: Rows per Arrow batch the extraction's Python workers convert and write at a time.
     batch_rows: int = 256
     #: How a rerun checks the shards of a stage it would skip (a stage whose shards do not match is redone):
     #: "size"; "sha256" (reads every shard); "auto": sha256 when the shards are local and total at most 4 GiB

@@ -1,7 +1,7 @@
 """Filesystem operations on output folders, for local paths and any fsspec URL (s3://, gs://, ...).
 
-Spark writes the data; these helpers list, rename, digest and describe what it wrote, on the driver (manifest,
-verify) or inside tasks (digests of large shards).
+Spark or a Python task (`corpus.io.shards`) writes the data; these helpers list, rename, digest and describe
+what was written, on the driver (manifest, verify) or inside tasks (digests of large shards).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict, minhash_params
 from corpus.filters.pii import IPV4, PIIMasker
 from corpus.io import storage
+from corpus.io.shards import ShardOutput, nullable
 from corpus.jobs.common import finish_stage, read_shards, running_total, signal
 from corpus.jobs.components import connected_components
 from corpus.schema import signals_dict
@@ -303,58 +304,10 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
     finish_stage(spark, run, output, "dedup", started, written, stats, inputs=files)
 
 
-#: Rows read at a time from an input shard, and Arrow bytes gathered into one row group of an output shard.
+#: Rows read at a time from an input shard.
 APPLY_BATCH_ROWS = 2048
-ROW_GROUP_BYTES = 64 << 20
 #: Columns of removed/ rows, from the outcome's.
 RENAMES = {"removed_by": "_by", "reason": "_reason"}
-#: Spark's zstd level (parquet-mr's default; pyarrow's is 1, whose shards are about 10 % larger).
-ZSTD_LEVEL = 3
-#: Spark's codec names that pyarrow spells differently.
-PYARROW_CODECS = {"uncompressed": "none", "lz4_raw": "lz4"}
-
-
-class ShardOutput:
-    """One output shard, written by pyarrow: opened at its first row (a shard with no rows writes no file),
-    row groups of about ROW_GROUP_BYTES."""
-
-    def __init__(self, path: str, schema: pa.Schema, compression: str) -> None:
-        self.path, self.schema, self.compression = path, schema, compression
-        self.pending: list[pa.RecordBatch] = []
-        self.pending_bytes = 0
-        self.sink = self.writer = None
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        if not batch.num_rows:
-            return
-        self.pending.append(batch)
-        self.pending_bytes += batch.nbytes
-        if self.pending_bytes >= ROW_GROUP_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        if self.writer is None:
-            fs, local = storage.filesystem(self.path)
-            fs.makedirs(local.rsplit("/", 1)[0], exist_ok=True)
-            self.sink = fs.open(local, "wb")
-            level = ZSTD_LEVEL if self.compression == "zstd" else None
-            self.writer = pq.ParquetWriter(
-                self.sink, self.schema, compression=self.compression, compression_level=level
-            )
-        table = pa.Table.from_batches(self.pending, schema=self.schema)
-        self.writer.write_table(table, row_group_size=table.num_rows)
-        self.pending, self.pending_bytes = [], 0
-
-    def close(self) -> str | None:
-        """The written file, or None when the shard got no rows."""
-        self.flush()
-        if self.writer is None:
-            return None
-        self.writer.close()
-        self.sink.close()
-        return self.path
 
 
 def read_outcome(folder: str, rows: int) -> pa.Table:
@@ -393,7 +346,7 @@ def rewrite_shard(
     with fs.open(local, "rb") as fh:
         shard = pq.ParquetFile(fh)
         # as Spark writes: every field nullable, no stale Spark schema in the footer
-        schema = pa.schema([field.with_nullable(True) for field in shard.schema_arrow])
+        schema = nullable(shard.schema_arrow)
         outcome = read_outcome(outcome_folder, shard.metadata.num_rows)
         kept_schema = with_columns(schema, [pa.field("minhash_cluster_size", pa.int64())])
         removed_schema = with_columns(schema, [pa.field("removed_by", pa.string()), pa.field("reason", pa.string())])
@@ -423,7 +376,7 @@ def apply_outcomes(
     """One task per input shard rewrites it by its outcome (nothing of the text is shuffled); the driver then
     moves the files to deduped/part-<shard>.parquet and removed/dedup-<shard>.parquet."""
     config_dict = config.to_dict()
-    compression = PYARROW_CODECS.get(config.output_options.compression, config.output_options.compression)
+    compression = config.output_options.compression
     staging = storage.join(tmp, "apply")
 
     def apply(shards: Iterator[int]) -> Iterator[tuple[int, str | None, str | None]]:

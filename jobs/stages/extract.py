@@ -1,9 +1,13 @@
 """Extraction stage: WARC files -> filtered/ (kept), removed/ (dropped, with the step and the reason) and
 skipped/ (records outside the recipe: images, PDFs, revisits), in one pass and one write.
 
-One Spark task per input file (`mapInArrow` over the file indexes); the task streams its file through
-the config's recipe (`corpus.recipes`) and hands Arrow batches to Spark's Parquet writer, partitioned on the status.
-The committed partitions are then moved to their contract folders with stable names (part-<file index>).
+One Spark task per input file; the task streams its file through the config's recipe (`corpus.recipes`) and
+writes the documents of each status to its own Parquet file with pyarrow (`corpus.io.shards`), in input order.
+The text never enters the JVM: Spark's own writer would convert every row from Arrow and sort the rows by status
+before a partitioned write, which cost more CPU per page than everything else but trafilatura on long pages. A
+task returns the names of the files it wrote (named by its attempt, so a failed or duplicate attempt's files are
+never published); the driver moves the files of the attempts Spark kept to their contract folders with stable
+names (part-<file index>).
 
     spark-submit jobs/extract.py --config conf/fineweb.yaml input=... output=...
 """
@@ -11,35 +15,35 @@ The committed partitions are then moved to their contract folders with stable na
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 
-import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import SparkSession
-from pyspark.sql.pandas.types import from_arrow_schema
 
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict
 from corpus.io import storage
+from corpus.io.shards import ShardOutput
 from corpus.jobs.common import finish_stage, log
 from corpus.jobs.progress import Progress, TaskCounter, read_counts
-from corpus.schema import EXTRACT_SCHEMA, STATUS_COLUMN, STATUS_DIRS
-
-_PART = re.compile(r"part-(\d{5})")
+from corpus.schema import DOCUMENT_SCHEMA, STATUS_COLUMN, STATUS_DIRS
 
 
 def shard_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-def extract_batches(
-    paths: list[str], chunk: list[int], config_dict: dict, counts: str
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function Spark runs on each partition: positions in `chunk` in, document batches out (and the
-    running count of each file's documents in `counts`, for the progress line)."""
+def extract_files(
+    paths: list[str], config_dict: dict, staging: str, counts: str
+) -> Callable[[Iterator[int]], Iterator[tuple[int, str, str]]]:
+    """The function Spark runs on each partition: input file indexes in, (index, status, written file) out, for
+    each status the file has documents of (and the running count of each file's documents in `counts`, for the
+    progress line)."""
 
-    def process(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def process(indexes: Iterator[int]) -> Iterator[tuple[int, str, str]]:
+        from pyspark import TaskContext
+
         from corpus.document import batched
         from corpus.io import remote
         from corpus.recipes import recipe_for
@@ -47,29 +51,40 @@ def extract_batches(
         config = config_from_dict(config_dict)
         remote.use(config.storage)  # fsspec options and retries for remote inputs, in this worker process
         recipe = recipe_for(config)
-        rows = config_dict["output_options"]["batch_rows"]
-        for batch in batches:
-            for position in batch.column(0).to_pylist():
-                counter = TaskCounter(counts, chunk[position])
-                for out in batched(recipe.process_file(paths[chunk[position]]), max_rows=rows):
-                    counter.add(out.num_rows)
-                    yield out
-                counter.flush()
+        context = TaskContext.get()
+        attempt = context.taskAttemptId() if context else 0
+        compression = config.output_options.compression
+        for index in indexes:
+            counter = TaskCounter(counts, index)
+            outputs = {
+                status: ShardOutput(
+                    storage.join(staging, f"{status}-{index:05d}-attempt-{attempt}.parquet"),
+                    DOCUMENT_SCHEMA,
+                    compression,
+                )
+                for status in STATUS_DIRS
+            }
+            for batch in batched(recipe.process_file(paths[index]), max_rows=config.output_options.batch_rows):
+                counter.add(batch.num_rows)
+                statuses = batch.column(STATUS_COLUMN)
+                rows = batch.drop_columns([STATUS_COLUMN])
+                for status, output in outputs.items():
+                    output.write(rows.filter(pc.equal(statuses, status)))
+            counter.flush()
+            for status, output in outputs.items():
+                written = output.close()
+                if written is not None:
+                    yield index, status, written
 
     return process
 
 
-def publish(tmp: str, output: str, chunk: list[int]) -> None:
-    """Move `tmp/_status=<s>/part-<position>-*.parquet` to `output/<folder>/part-<input index>.parquet`."""
-    for status, folder in STATUS_DIRS.items():
-        target = storage.join(output, folder)
-        storage.makedirs(target)
-        for src in storage.list_files(storage.join(tmp, f"{STATUS_COLUMN}={status}"), ".parquet"):
-            m = _PART.search(src.rsplit("/", 1)[-1])
-            if m is None:
-                raise RuntimeError(f"unexpected file written by Spark: {src}")
-            storage.move(src, storage.join(target, shard_name(chunk[int(m.group(1))])))
-    storage.remove(tmp)
+def publish(written: list[tuple[int, str, str]], output: str) -> None:
+    """Move each written file to `output/<status folder>/part-<input index>.parquet`."""
+    for folder in STATUS_DIRS.values():
+        storage.makedirs(storage.join(output, folder))
+    for index, status, path in written:
+        storage.move(path, storage.join(output, STATUS_DIRS[status], shard_name(index)))
 
 
 def _progress_path(output: str) -> str:
@@ -116,17 +131,14 @@ def run_extract(spark: SparkSession, config: Config, inputs: list[str], output: 
     if done:
         log(f"extract: resuming, {len(done)} of {len(inputs)} files were done")
     size = files_per_job(spark, config)
-    schema = from_arrow_schema(EXTRACT_SCHEMA)
     counts = storage.join(output, "_progress", "counts")
     with Progress(spark.sparkContext, "extract", len(inputs), len(done), lambda: read_counts(counts)):
         for start in range(0, len(todo), size):
             chunk = todo[start : start + size]
-            tmp = storage.join(output, "_tmp", f"extract-{run.run_id}-{chunk[0]:05d}")
-            df = spark.range(len(chunk), numPartitions=len(chunk)).mapInArrow(
-                extract_batches(inputs, chunk, config.to_dict(), counts), schema
-            )
-            df.write.mode("overwrite").partitionBy(STATUS_COLUMN).parquet(tmp)
-            publish(tmp, output, chunk)
+            staging = storage.join(output, "_tmp", f"extract-{run.run_id}-{chunk[0]:05d}")
+            process = extract_files(inputs, config.to_dict(), staging, counts)
+            publish(spark.sparkContext.parallelize(chunk, len(chunk)).mapPartitions(process).collect(), output)
+            storage.remove(staging)  # what failed or duplicate attempts wrote
             done += chunk
             storage.write_text(progress_url, json.dumps({"fingerprint": fingerprint, "done": sorted(done)}))
     storage.remove(storage.join(output, "_tmp"))

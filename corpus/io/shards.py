@@ -1,0 +1,92 @@
+"""Writing one Parquet output shard from a Python worker, with pyarrow, as Spark would write it.
+
+The stages that hold a shard's rows in one Python task (extract, dedup's apply) write them here instead of handing
+them to Spark's writer: the text then never enters the JVM (no Arrow -> row conversion, no sort before a
+partitioned write), and what the task writes is exactly its rows, in their order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from corpus.io import storage
+
+#: Arrow bytes gathered into one row group.
+ROW_GROUP_BYTES = 64 << 20
+#: Spark's zstd level (parquet-mr's default; pyarrow's is 1, whose shards are about 10 % larger).
+ZSTD_LEVEL = 3
+#: Spark's codec names (`output_options.compression`) that pyarrow spells differently.
+PYARROW_CODECS = {"uncompressed": "none", "lz4_raw": "lz4"}
+
+
+def pyarrow_codec(codec: str) -> str:
+    """pyarrow's name of a Parquet codec named as Spark names it."""
+    return PYARROW_CODECS.get(codec, codec)
+
+
+def nullable(schema: pa.Schema) -> pa.Schema:
+    """`schema` with every field nullable, as Spark writes Parquet."""
+    return pa.schema([field.with_nullable(True) for field in schema])
+
+
+class ShardOutput:
+    """One output shard: opened at its first row (a shard with no rows writes no file), row groups of about
+    ROW_GROUP_BYTES. `compression` is a Spark codec name (`output_options.compression`)."""
+
+    def __init__(self, path: str, schema: pa.Schema, compression: str) -> None:
+        self.path, self.schema, self.compression = path, schema, pyarrow_codec(compression)
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_bytes = 0
+        self.rows = 0
+        self.sink = self.writer = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        self.pending.append(batch)
+        self.pending_bytes += batch.nbytes
+        self.rows += batch.num_rows
+        if self.pending_bytes >= ROW_GROUP_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        with _naming(self.path):
+            if self.writer is None:
+                fs, local = storage.filesystem(self.path)
+                fs.makedirs(local.rsplit("/", 1)[0], exist_ok=True)
+                self.sink = fs.open(local, "wb")
+                level = ZSTD_LEVEL if self.compression == "zstd" else None
+                self.writer = pq.ParquetWriter(
+                    self.sink, self.schema, compression=self.compression, compression_level=level
+                )
+            table = pa.Table.from_batches(self.pending, schema=self.schema)
+            self.writer.write_table(table, row_group_size=table.num_rows)
+        self.pending, self.pending_bytes = [], 0
+
+    def close(self) -> str | None:
+        """The written file, or None when the shard got no rows."""
+        self.flush()
+        if self.writer is None:
+            return None
+        with _naming(self.path):
+            self.writer.close()
+            self.sink.close()
+        return self.path
+
+
+@contextlib.contextmanager
+def _naming(path: str) -> Iterator[None]:
+    """An OSError without a file name (a full disk: the write call has none) gets `path`, for the driver's one
+    line ("cannot write <path>: No space left on device")."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None or exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, path) from exc
