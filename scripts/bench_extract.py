@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,7 +210,7 @@ def _sample(pid: int, task: str = "") -> tuple[float, int] | None:
 
 
 #: Process classes of the CPU split: trafilatura's sandbox (zygote and workers), Spark's Python workers (everything
-#: of the recipe but trafilatura: reading, charset, LID, filters, Arrow), the JVM, and the rest (the driver's
+#: of the recipe but trafilatura: reading, charset, LID, filters, Parquet), the JVM, and the rest (the driver's
 #: Python, datatrove's processes).
 CLASSES = ("sandbox", "python_worker", "jvm", "other")
 
@@ -333,8 +334,11 @@ def run_ours(data: Path, out: Path, env: dict[str, str], log: Path, corpus: str)
     ]  # fmt: skip
     # from the checkout's own folder: Spark's Python workers put their working directory first on sys.path
     result = measure(cmd, env, log, Path(corpus).resolve().parent.parent.parent)
-    stats = json.loads((out / "manifest.json").read_text())["stages"]["extract"]["outputs"]
-    result["kept"] = sum(s["rows"] for s in stats["filtered"])
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    result["kept"] = sum(s["rows"] for s in stages["extract"]["outputs"]["filtered"])
+    for name, info in stages.items():  # `corpus extract` also counts (stats) and profiles (report) what it wrote
+        span = datetime.fromisoformat(info["finished"]) - datetime.fromisoformat(info["started"])
+        result[f"stage_{name}_s"] = span.total_seconds()
     return result
 
 
@@ -430,7 +434,8 @@ def main() -> int:
               f"{m['records_per_cpu_s']:6.1f} records per CPU-second (sampled)")  # fmt: skip
     print()
     print("marginal CPU per HTML record (ms): sandbox = trafilatura (+ its IPC), python_worker = the rest of the")
-    print("recipe (reading, charset, LID, filters, Arrow), jvm = Spark (Parquet writing, scheduling), other = driver")
+    print("recipe (reading, charset, LID, filters, Parquet), jvm = Spark (scheduling; Parquet writing in code before")
+    print("8ce04e4), other = driver")
     print("(jvm_jit: the part of jvm spent in the JIT compiler threads, a fixed cost per JVM that short runs do not")
     print("amortize; jvm - jvm_jit is what grows with the records)")
     names = (*CLASSES, "jvm_jit")
@@ -439,6 +444,18 @@ def main() -> int:
         total = sum(m[f"ms_{name}"] for name in CLASSES)
         print(f"{system:10} " + " ".join(f"{m[f'ms_{name}']:13.1f}" for name in names) +
               f" {total:8.1f} {m['worker_tree_rss_mib']:10.0f}")  # fmt: skip
+    print()
+    print("wall s of each stage of `corpus extract` (manifest times, whole seconds), small -> large; marginal ms per")
+    print("HTML record (wall, both cores)")
+    for system, runs in results.items():
+        stages = [k for k in runs["large"] if k.startswith("stage_")]
+        if stages:
+            parts = []
+            for key in stages:
+                small_s, large_s = runs["small"].get(key, 0.0), runs["large"][key]
+                per_record = 1000 * (large_s - small_s) / d_records
+                parts.append(f"{key[6:-2]} {small_s:.0f} -> {large_s:.0f} ({per_record:.1f})")
+            print(f"{system:10} " + ", ".join(parts))
     print()
     ratios = {}
     for system in marginal:

@@ -40,7 +40,7 @@ class Inputs:
     dedup_kept: float = 0.60  #: share of those dedup keeps
     tokens_per_doc: float = 700.0  #: tokens per kept document
     # -- measured per-core rates (docs/BENCHMARKS.md)
-    html_ms: float = 22.3  #: CPU ms per HTML record, extraction and filters, all processes (marginal)
+    html_ms: float = 22.4  #: CPU ms per HTML record, extraction and filters, all processes (marginal, out of sample)
     other_ms: float = 0.23  #: CPU ms per record that is skipped (read with FastWARC, decompressed, typed)
     pdf_text_pages_per_s: float = 110.0  #: PDF pages per CPU-second, no OCR
     pdf_ocr_s: float = 7.4  #: CPU seconds per OCR'd page
