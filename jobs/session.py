@@ -117,6 +117,8 @@ def hadoop_has_filesystem(spark: SparkSession, url: str) -> bool:
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
 _WRITE_CAUSES = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded")
 _WRITTEN_PATH = re.compile(r"(?:file:|\bto |\bwriting )(/[^\s,;]*[^\s,;.])")
+#: A Python OSError as Spark relays it from a worker (a shard written with pyarrow): "[Errno 28] ...: '<path>'"
+_PYTHON_PATH = re.compile(r"\[Errno \d+\] [^:\n]+: '([^'\n]+)'")
 
 
 def storage_failure(exc: BaseException) -> str | None:
@@ -129,7 +131,7 @@ def storage_failure(exc: BaseException) -> str | None:
     cause = next((c for c in _WRITE_CAUSES if c in text), None)
     if cause is None:
         return None
-    m = _WRITTEN_PATH.search(text)
+    m = _PYTHON_PATH.search(text) or _WRITTEN_PATH.search(text)
     where = f" {m.group(1)}" if m else " the output"
     log = f" (Spark's log: {spark_log})" if spark_log else ""
     return f"cannot write{where}: {cause}{log}"

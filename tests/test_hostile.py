@@ -399,6 +399,17 @@ def test_storage_failures_are_one_line():
     )
     line = storage_failure(java)
     assert line.startswith("cannot write /data/out/_tmp/extract-1: No space left on device") and "\n" not in line
+    python = RuntimeError(  # a shard written by pyarrow in a Python worker (corpus.io.shards names the file)
+        "An error occurred while calling z:org.apache.spark.api.python.PythonRDD.collectAndServe.\n: "
+        "org.apache.spark.SparkException: Job aborted due to stage failure: Task 3 in stage 1.0 failed 4 times, most "
+        "recent failure: Lost task 3.3 (TID 12) (10.0.0.5 executor driver): org.apache.spark.api.python."
+        'PythonException: Traceback (most recent call last):\n  File "/opt/corpus/io/shards.py", line 61, in flush\n'
+        "OSError: [Errno 28] No space left on device: 's3://bucket/out/_tmp/extract-1/kept-00003-attempt-12.parquet'"
+        "\n\tat org.apache.spark.api.python.BasePythonRunner$ReaderIterator.handlePythonException(...)\n"
+    )
+    assert storage_failure(python).startswith(
+        "cannot write s3://bucket/out/_tmp/extract-1/kept-00003-attempt-12.parquet: No space left on device"
+    )
     assert storage_failure(ValueError("a bug")) is None
     assert local_master("local[*]", {}) == "local[*,4]" and local_master("local", {}) == "local[1,4]"
     assert local_master("local[3]", {"spark.task.maxFailures": "2"}) == "local[3,2]"

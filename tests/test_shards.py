@@ -63,3 +63,52 @@ def test_a_full_disk_names_the_shard(tmp_path, monkeypatch):
     with pytest.raises(OSError) as raised:
         out.close()
     assert raised.value.errno == errno.ENOSPC and raised.value.filename == path
+
+
+WRITE_MANY = """
+import resource, sys
+import pyarrow as pa
+from corpus.io.shards import ShardOutput
+schema = pa.schema([pa.field("id", pa.string()), pa.field("text", pa.string())])
+block = bytes(range(97, 123)).decode() * 40_000  # 1 MB of letters
+outs = [ShardOutput(f"{sys.argv[1]}/{name}.parquet", schema, "zstd") for name in ("kept", "removed")]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+written = 0
+for i in range(int(sys.argv[2])):  # batches of 256 documents of 4-20 KB
+    texts = [block[(i * 7 + j) % 1000 : (i * 7 + j) % 1000 + 4_000 + 64 * j] for j in range(256)]
+    written += sum(map(len, texts))
+    outs[i % 2].write(pa.RecordBatch.from_pydict({"id": [f"{i}-{j}" for j in range(256)], "text": texts}, schema))
+for out in outs:
+    out.close()
+print(written >> 20, before >> 10, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)
+"""
+
+
+def test_writing_a_large_shard_holds_about_a_row_group_per_output(tmp_path):
+    """A task writes its file's kept and removed rows as they come: its memory holds about one row group per
+    output (ROW_GROUP_BYTES of Arrow rows, then their encoding), whatever the file's size."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", WRITE_MANY, str(tmp_path), "200"], capture_output=True, text=True, check=True
+    )
+    written_mib, before_mib, peak_mib = map(int, done.stdout.split())
+    assert written_mib >= 500  # about four row groups per output
+    assert peak_mib - before_mib < 2 * (shards.ROW_GROUP_BYTES >> 20) * 2 + 64, done.stdout
+    rows = sum(pq.ParquetFile(tmp_path / f"{name}.parquet").metadata.num_rows for name in ("kept", "removed"))
+    assert rows == 200 * 256
+
+
+def test_discarding_staging_that_a_late_attempt_still_writes_into_is_not_an_error(tmp_path, monkeypatch):
+    staging = tmp_path / "_tmp" / "extract-1"
+    staging.mkdir(parents=True)
+    (staging / "kept-00000-attempt-3.parquet").write_bytes(b"partial")
+    assert shards.discard(str(staging)) is None and not staging.exists()
+
+    def busy(url: str) -> None:
+        raise OSError(39, "Directory not empty", url)  # an attempt wrote a file while the folder was removed
+
+    monkeypatch.setattr(storage, "remove", busy)
+    problem = shards.discard(str(staging))
+    assert problem is not None and str(staging) in problem and "Directory not empty" in problem

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,20 +30,22 @@ def pyarrow_codec(codec: str) -> str:
 
 
 def nullable(schema: pa.Schema) -> pa.Schema:
-    """`schema` with every field nullable, as Spark writes Parquet."""
+    """`schema` with every field nullable, as Spark reads Parquet back (dedup's outputs were written from such
+    frames)."""
     return pa.schema([field.with_nullable(True) for field in schema])
 
 
 class ShardOutput:
-    """One output shard: opened at its first row (a shard with no rows writes no file), row groups of about
-    ROW_GROUP_BYTES. `compression` is a Spark codec name (`output_options.compression`)."""
+    """One output shard: the file is created at the first row group (a shard with no rows writes no file), row
+    groups of about ROW_GROUP_BYTES. `compression` is a Spark codec name (`output_options.compression`)."""
 
     def __init__(self, path: str, schema: pa.Schema, compression: str) -> None:
         self.path, self.schema, self.compression = path, schema, pyarrow_codec(compression)
         self.pending: list[pa.RecordBatch] = []
         self.pending_bytes = 0
         self.rows = 0
-        self.sink = self.writer = None
+        self.sink: Any = None  # the open file (fsspec)
+        self.writer: pq.ParquetWriter | None = None
 
     def write(self, batch: pa.RecordBatch) -> None:
         if not batch.num_rows:
@@ -75,9 +78,22 @@ class ShardOutput:
         if self.writer is None:
             return None
         with _naming(self.path):
-            self.writer.close()
-            self.sink.close()
+            try:
+                self.writer.close()
+            finally:  # a reused Python worker must not keep the file open
+                self.sink.close()
         return self.path
+
+
+def discard(staging: str) -> str | None:
+    """Remove a folder of attempts' files once the driver has published the files of the attempts Spark kept. An
+    attempt that outlived its task (a speculative copy, an executor declared lost that still runs) may still write
+    into it, so a failure to remove it is not the run's: the reason is returned for the caller to log."""
+    try:
+        storage.remove(staging)
+    except OSError as exc:
+        return f"could not remove {staging} ({exc}); it holds only unpublished attempts' files"
+    return None
 
 
 @contextlib.contextmanager

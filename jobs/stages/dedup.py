@@ -40,8 +40,8 @@ from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict, minhash_params
 from corpus.filters.pii import IPV4, PIIMasker
 from corpus.io import storage
-from corpus.io.shards import ShardOutput, nullable
-from corpus.jobs.common import finish_stage, read_shards, running_total, signal
+from corpus.io.shards import ShardOutput, discard, nullable
+from corpus.jobs.common import finish_stage, log, read_shards, running_total, signal
 from corpus.jobs.components import connected_components
 from corpus.schema import signals_dict
 
@@ -299,8 +299,9 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
             written["minhash_index"].append(stable)
 
     stats = dedup_stats(spark, output, written, rounds, edge_count, len(files))
-    storage.remove(tmp)
-    storage.remove(storage.join(output, "_tmp"))
+    for folder in (tmp, storage.join(output, "_tmp")):
+        if problem := discard(folder):
+            log(f"dedup: {problem}")
     finish_stage(spark, run, output, "dedup", started, written, stats, inputs=files)
 
 
@@ -410,7 +411,8 @@ def apply_outcomes(
         if removed_file:
             written["removed"].append(storage.join(removed, f"dedup-{shard:05d}.parquet"))
             storage.move(removed_file, written["removed"][-1])
-    storage.remove(staging)
+    if problem := discard(staging):
+        log(f"dedup: {problem}")
     return written
 
 

@@ -24,7 +24,7 @@ from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict
 from corpus.io import storage
-from corpus.io.shards import ShardOutput
+from corpus.io.shards import ShardOutput, discard
 from corpus.jobs.common import finish_stage, log
 from corpus.jobs.progress import Progress, TaskCounter, read_counts
 from corpus.schema import DOCUMENT_SCHEMA, STATUS_COLUMN, STATUS_DIRS
@@ -138,10 +138,12 @@ def run_extract(spark: SparkSession, config: Config, inputs: list[str], output: 
             staging = storage.join(output, "_tmp", f"extract-{run.run_id}-{chunk[0]:05d}")
             process = extract_files(inputs, config.to_dict(), staging, counts)
             publish(spark.sparkContext.parallelize(chunk, len(chunk)).mapPartitions(process).collect(), output)
-            storage.remove(staging)  # what failed or duplicate attempts wrote
+            if problem := discard(staging):  # what failed or duplicate attempts wrote
+                log(f"extract: {problem}")
             done += chunk
             storage.write_text(progress_url, json.dumps({"fingerprint": fingerprint, "done": sorted(done)}))
-    storage.remove(storage.join(output, "_tmp"))
+    if problem := discard(storage.join(output, "_tmp")):
+        log(f"extract: {problem}")
     published = {
         folder: [
             p
