@@ -46,7 +46,7 @@ def signals_dict(value: list | dict | None) -> dict[str, float]:
     return {e["key"]: e["value"] for e in value} if isinstance(value[0], dict) else dict(value)
 
 
-#: Extraction writes kept, removed and skipped rows in one pass, each status to its folder: a document's status.
+#: A document's status in the extract schema: extraction writes each status's rows to its folder (STATUS_DIRS).
 STATUS_COLUMN = "_status"
 STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED = "kept", "removed", "skipped"
 

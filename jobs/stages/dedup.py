@@ -346,7 +346,7 @@ def rewrite_shard(
     fs, local = storage.filesystem(source)
     with fs.open(local, "rb") as fh:
         shard = pq.ParquetFile(fh)
-        # as Spark writes: every field nullable, no stale Spark schema in the footer
+        # every field nullable (as Spark reads the shard back), no stale Spark schema in the footer
         schema = nullable(shard.schema_arrow)
         outcome = read_outcome(outcome_folder, shard.metadata.num_rows)
         kept_schema = with_columns(schema, [pa.field("minhash_cluster_size", pa.int64())])
