@@ -70,11 +70,11 @@ def extract_files(
                 rows = batch.drop_columns([STATUS_COLUMN])
                 for status, output in outputs.items():
                     output.write(rows.filter(pc.equal(statuses, status)))
-            counter.flush()
-            for status, output in outputs.items():
-                written = output.close()
-                if written is not None:
-                    yield index, status, written
+            written = {status: output.close() for status, output in outputs.items()}
+            counter.flush()  # the file's count, once its shards are written
+            for status, path in written.items():
+                if path is not None:
+                    yield index, status, path
 
     return process
 
