@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType
@@ -14,8 +18,7 @@ from pyspark.sql.types import MapType
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.io import storage
-
-_PARTITION_DIR = re.compile(r"=(\d+)$")
+from corpus.io.shards import ShardOutput, nullable
 
 
 def describe_outputs(
@@ -87,44 +90,6 @@ def signal(df: DataFrame, key: str, column: str = "signals") -> Column:
     return F.map_from_entries(F.col(column))[key]
 
 
-def write_sharded(
-    df: DataFrame, shard_col: str, order_col: str, tmp: str, output: str, folder: str, prefix: str, replace: bool = True
-) -> list[str]:
-    """Write `df` as one Parquet file per value of `shard_col` (rows ordered by `order_col`), then move them to
-    `output/folder/<prefix>-<shard:05d>.parquet`. Files of `folder` with that prefix are replaced; other files
-    stay (`replace=False` keeps the folder, e.g. removed/ shared by two stages)."""
-    staging = storage.join(tmp, f"{folder}-{prefix}")
-    (
-        df.repartition(shard_col)
-        .sortWithinPartitions(shard_col, order_col)
-        .drop(order_col)
-        .write.mode("overwrite")
-        .partitionBy(shard_col)
-        .parquet(staging)
-    )
-    target = storage.join(output, folder)
-    if replace:
-        storage.remove(target)
-    else:
-        for old in storage.list_files(target, ".parquet"):
-            if old.rsplit("/", 1)[-1].startswith(f"{prefix}-"):
-                storage.remove(old)
-    storage.makedirs(target)
-    written = []
-    for directory in storage.list_dirs(staging):
-        m = _PARTITION_DIR.search(directory.rstrip("/"))
-        if m is None:
-            continue
-        files = storage.list_files(directory, ".parquet")
-        if len(files) != 1:
-            raise RuntimeError(f"expected one file in {directory}, found {len(files)}")
-        dst = storage.join(target, f"{prefix}-{int(m.group(1)):05d}.parquet")
-        storage.move(files[0], dst)
-        written.append(dst)
-    storage.remove(staging)
-    return sorted(written)
-
-
 def running_total(df: DataFrame, order: list[Column], value: Column | None = None, name: str = "_before") -> DataFrame:
     """Add column `name`: the sum of `value` over all rows before this one in the total order `order` (with
     value 1, a dense rank from 0). Computed as zipWithIndex does, without leaving the JVM: range-partition by
@@ -146,3 +111,129 @@ def running_total(df: DataFrame, order: list[Column], value: Column | None = Non
         .withColumn(name, F.col("_offset") + F.col("_within"))
         .drop("_pid", "_value", "_within", "_offset")
     )
+
+
+# -- rewriting input shards by an outcome, where their text lives (dedup's apply, classify) ---------------------
+
+#: Rows read at a time from an input shard.
+APPLY_BATCH_ROWS = 2048
+
+#: How a stage splits one batch of an input shard by the batch's outcome rows: the kept rows' columns and the
+#: removed rows' columns, by name (the columns of `with_columns(shard schema, kept/removed fields)`).
+Split = Callable[[pa.RecordBatch, pa.Table], tuple[dict[str, pa.Array], dict[str, pa.Array]]]
+
+
+def write_outcome(outcome: DataFrame, path: str) -> None:
+    """`outcome` (`_shard`, `_row` and a few narrow columns per document, never the text) as one folder per input
+    shard (`_shard=<i>`), sorted by row: what `split_shard` reads beside the shard."""
+    outcome.repartition("_shard").sortWithinPartitions("_shard", "_row").write.partitionBy("_shard").parquet(path)
+
+
+def read_outcome(folder: str, rows: int) -> pa.Table:
+    """One input shard's outcome, one entry per row of the shard in row order (`_row` 0..rows-1)."""
+    tables = []
+    for path in storage.list_files(folder, ".parquet"):
+        fs, local = storage.filesystem(path)
+        with fs.open(local, "rb") as fh:
+            tables.append(pq.read_table(fh))
+    if not tables:
+        table = pa.table({"_row": pa.array([], pa.int64())})
+    else:
+        table = pa.concat_tables(tables)
+        table = table.take(pc.sort_indices(table, [("_row", "ascending")]))
+    got = table.column("_row").to_numpy()
+    if len(got) != rows or (rows and not (got == np.arange(rows)).all()):
+        raise RuntimeError(f"outcome of {folder} has {len(got)} rows for a shard of {rows}")
+    return table
+
+
+def with_columns(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
+    """`schema` with `fields` set as Spark's withColumn sets them: in place when the input has the column (e.g.
+    `removed_by` and `reason` in filtered/), else at the end."""
+    for field in fields:
+        i = schema.get_field_index(field.name)
+        schema = schema.set(i, field) if i >= 0 else schema.append(field)
+    return schema
+
+
+def split_shard(
+    source: str,
+    outcome_folder: str,
+    paths: tuple[str, str],
+    fields: tuple[list[pa.Field], list[pa.Field]],
+    split: Split,
+    compression: str,
+) -> tuple[str | None, str | None]:
+    """Split one input shard by its outcome, streaming: `split` gives each batch's kept and removed rows, written
+    to `paths` (kept, removed) with the shard's columns and `fields` (kept's, removed's), both in input order.
+    Returns the files written (None for one that got no rows)."""
+    fs, local = storage.filesystem(source)
+    with fs.open(local, "rb") as fh:
+        shard = pq.ParquetFile(fh)
+        # every field nullable (as Spark reads the shard back), no stale Spark schema in the footer
+        schema = nullable(shard.schema_arrow)
+        outcome = read_outcome(outcome_folder, shard.metadata.num_rows)
+        schemas = [with_columns(schema, extra) for extra in fields]
+        outputs = [ShardOutput(path, out_schema, compression) for path, out_schema in zip(paths, schemas)]
+        start = 0
+        for batch in shard.iter_batches(batch_size=APPLY_BATCH_ROWS, use_threads=False):
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            part = outcome.slice(start, batch.num_rows)
+            start += batch.num_rows
+            for output, out_schema, columns in zip(outputs, schemas, split(batch, part)):
+                output.write(pa.RecordBatch.from_pydict(columns, out_schema))
+    kept, removed = (output.close() for output in outputs)
+    return kept, removed
+
+
+def apply_per_shard(
+    spark: SparkSession,
+    files: list[str],
+    outcome_path: str,
+    staging: str,
+    fields: tuple[list[pa.Field], list[pa.Field]],
+    splitter: Callable[[], Split],
+    compression: str,
+) -> list[tuple[int, str | None, str | None]]:
+    """One task per input shard splits it by its outcome (`split_shard`, nothing of the text is shuffled), into
+    files named by the task's attempt in `staging`; `splitter()` makes the task's `Split` (its models or maskers,
+    once per task). Returns (shard, kept file, removed file) for the attempts Spark kept, by shard."""
+
+    def apply(shards: Iterator[int]) -> Iterator[tuple[int, str | None, str | None]]:
+        from pyspark import TaskContext
+
+        split = splitter()
+        context = TaskContext.get()
+        attempt = context.taskAttemptId() if context else 0
+        for shard in shards:
+            paths = tuple(
+                storage.join(staging, f"{name}-{shard:05d}-attempt-{attempt}.parquet") for name in ("kept", "removed")
+            )
+            outcome = storage.join(outcome_path, f"_shard={shard}")
+            yield (shard, *split_shard(files[shard], outcome, paths, fields, split, compression))
+
+    shards = list(range(len(files)))
+    return sorted(spark.sparkContext.parallelize(shards, max(1, len(shards))).mapPartitions(apply).collect())
+
+
+def publish_per_shard(
+    results: list[tuple[int, str | None, str | None]], output: str, kept_folder: str, removed_prefix: str
+) -> dict[str, list[str]]:
+    """Move `apply_per_shard`'s files to `<kept_folder>/part-<shard>.parquet` (the folder's old files go) and
+    `removed/<removed_prefix>-<shard>.parquet` (removed/ is shared by stages: only that prefix's old files go)."""
+    written: dict[str, list[str]] = {kept_folder: [], "removed": []}
+    kept_dir, removed_dir = storage.join(output, kept_folder), storage.join(output, "removed")
+    storage.remove(kept_dir)
+    for old in storage.list_files(removed_dir, ".parquet"):
+        if old.rsplit("/", 1)[-1].startswith(f"{removed_prefix}-"):
+            storage.remove(old)
+    storage.makedirs(kept_dir)
+    storage.makedirs(removed_dir)
+    for shard, kept_file, removed_file in results:
+        if kept_file:
+            written[kept_folder].append(storage.join(kept_dir, f"part-{shard:05d}.parquet"))
+            storage.move(kept_file, written[kept_folder][-1])
+        if removed_file:
+            written["removed"].append(storage.join(removed_dir, f"{removed_prefix}-{shard:05d}.parquet"))
+            storage.move(removed_file, written["removed"][-1])
+    return written

@@ -1,8 +1,8 @@
 """Writing one Parquet output shard from a Python worker, with pyarrow, as Spark would write it.
 
-The stages that hold a shard's rows in one Python task (extract, dedup's apply) write them here instead of handing
-them to Spark's writer: the text then never enters the JVM (no Arrow -> row conversion, no sort before a
-partitioned write), and what the task writes is exactly its rows, in their order.
+The stages that hold a shard's rows in one Python task (extract; classify and dedup's apply) write them here
+instead of handing them to Spark's writer: the text then never enters the JVM (no Arrow -> row conversion, no
+sort or shuffle before a partitioned write), and what the task writes is exactly its rows, in their order.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@
 2. `classifier.top_fraction`: the cut is the (1 - fraction) quantile of quality_score over the whole run
    (Spark's approxQuantile with relative error `classifier.quantile_error`: the kept share is within that
    of the target; the same input and Spark settings give the same cut). Documents scoring >= the cut are kept.
-3. Write: classified/ (kept documents with `quality_score`, signals appended), removed/classify-*.parquet
-   (removed_by `classifier`, reason `<name>_below_threshold` or `<name>_below_top_fraction`),
+3. Apply, where the text lives (as dedup's apply: the text is never shuffled): the scores are written per input
+   shard, sorted by row; one task per input shard reads the shard beside them and writes classified/part-<shard>
+   (kept documents with `quality_score`, signals appended) and removed/classify-<shard>.parquet (removed_by
+   `classifier`, reason `<name>_below_threshold` or `<name>_below_top_fraction`), in input order. Then
    stats/classify.json; the manifest entry lists each model's name, kind, sha256 and card.
 """
 
@@ -19,18 +21,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import MapType
 
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, ConfigError, config_from_dict
 from corpus.io import storage
-from corpus.jobs.common import finish_stage, log, read_shards, write_sharded
+from corpus.io.shards import discard
+from corpus.jobs.common import apply_per_shard, finish_stage, log, publish_per_shard, read_shards, write_outcome
 from corpus.quality.apply import SCORE_FIELDS, Scorer, top_fraction_reason
 from corpus.quality.models import model_sha256, read_card
+from corpus.schema import SIGNALS_TYPE
 
 REMOVED_BY = "classifier"
 KEYS = [pa.field("_shard", pa.int32()), pa.field("_row", pa.int64())]
@@ -43,6 +47,51 @@ def score_function(config_dict: dict) -> Callable[[Iterator[pa.RecordBatch]], It
             yield out.cast(pa.schema([*KEYS, *SCORE_FIELDS]))
 
     return score
+
+
+#: What the apply step sets: on kept rows, on removed rows (as Spark's withColumn: in place, or at the end).
+APPLY_FIELDS = (
+    [pa.field("quality_score", pa.float64()), pa.field("signals", SIGNALS_TYPE)],
+    [
+        pa.field("quality_score", pa.float64()),
+        pa.field("signals", SIGNALS_TYPE),
+        pa.field("removed_by", pa.string()),
+        pa.field("reason", pa.string()),
+    ],
+)
+
+
+def merged_signals(old: pa.Array | None, added: pa.Array) -> pa.Array:
+    """Per row: the input's signals (a list of entries, or a map in outputs written before signals were a list)
+    then the classifiers' (`added`), as Spark's concat(coalesce(old, []), added) gave them."""
+    extra = added.to_pylist()
+    if old is None:
+        return pa.array(extra, SIGNALS_TYPE)
+    rows = []
+    for before, after in zip(old.to_pylist(), extra):
+        # a map column reads as (key, value) tuples; a list of entries as dicts, kept as they are (duplicates too)
+        entries = [{"key": k, "value": v} for k, v in before] if before and isinstance(before[0], tuple) else before
+        entries = entries or []
+        rows.append(entries + after if after is not None else None)
+    return pa.array(rows, SIGNALS_TYPE)
+
+
+def classify_split(batch: pa.RecordBatch, part: pa.Table) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
+    """A batch of an input shard and its scores -> the kept rows (with `quality_score`, signals merged) and the
+    removed ones (also `removed_by`, `reason`)."""
+    names = batch.schema.names
+    columns = dict(zip(names, batch.columns))
+    old = batch.column("signals") if "signals" in names else None
+    columns["signals"] = merged_signals(old, part.column("_quality_signals").combine_chunks())
+    columns["quality_score"] = part.column("quality_score").combine_chunks()
+    reason = part.column("_quality_reason").combine_chunks()
+    keep = pc.is_null(reason)
+    drop = pc.invert(keep)
+    kept = {name: column.filter(keep) for name, column in columns.items()}
+    removed = {name: column.filter(drop) for name, column in columns.items()}
+    removed["removed_by"] = pa.array([REMOVED_BY] * len(removed["quality_score"]), pa.string())
+    removed["reason"] = reason.filter(drop)
+    return kept, removed
 
 
 def models_record(config: Config) -> list[dict]:
@@ -68,7 +117,7 @@ def run_classify(spark: SparkSession, config: Config, inputs: list[str], output:
     models = models_record(config)  # on the driver, before any task: a missing model fails here
     tmp = storage.join(output, "_tmp", f"classify-{run.run_id}")
     files = sorted(inputs)
-    base, columns = read_shards(spark, files, "classify")
+    base, _ = read_shards(spark, files, "classify")
     scores_path = storage.join(tmp, "scores")
     base.select("_shard", "_row", "text").mapInArrow(
         score_function(config.to_dict()), from_arrow_schema(pa.schema([*KEYS, *SCORE_FIELDS]))
@@ -86,29 +135,17 @@ def run_classify(spark: SparkSession, config: Config, inputs: list[str], output:
     else:
         selection["thresholds"] = {m["name"]: _threshold(config, m) for m in models}
 
-    full = base.join(scores, ["_shard", "_row"])
-    if "signals" in columns:
-        old = F.col("signals")
-        if isinstance(base.schema["signals"].dataType, MapType):
-            old = F.map_entries(old)
-        merged = F.concat(F.coalesce(old, F.array().cast(full.schema["_quality_signals"].dataType)), "_quality_signals")
-    else:
-        merged = F.col("_quality_signals")
-    full = full.withColumn("signals", merged).drop("_quality_signals")
-    kept = full.where(F.col("_quality_reason").isNull()).drop("_quality_reason")
-    removed = (
-        full.where(F.col("_quality_reason").isNotNull())
-        .withColumn("removed_by", F.lit(REMOVED_BY))
-        .withColumn("reason", F.col("_quality_reason"))
-        .drop("_quality_reason")
-    )
-    written = {
-        "classified": write_sharded(kept, "_shard", "_row", tmp, output, "classified", "part"),
-        "removed": write_sharded(removed, "_shard", "_row", tmp, output, "removed", "classify", replace=False),
-    }
+    # apply where the text lives: one task per input shard reads it beside its scores (nothing is shuffled)
+    outcome_path = storage.join(tmp, "outcome")
+    write_outcome(scores.select("_shard", "_row", *(f.name for f in SCORE_FIELDS)), outcome_path)
+    staging = storage.join(tmp, "apply")
+    compression = config.output_options.compression
+    results = apply_per_shard(spark, files, outcome_path, staging, APPLY_FIELDS, lambda: classify_split, compression)
+    written = publish_per_shard(results, output, "classified", "classify")
     stats = classify_stats(spark, written, selection)
-    storage.remove(tmp)
-    storage.remove(storage.join(output, "_tmp"))
+    for folder in (tmp, storage.join(output, "_tmp")):
+        if problem := discard(folder):
+            log(f"classify: {problem}")
     finish_stage(spark, run, output, "classify", started, written, stats, inputs=files, models=models)
 
 

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
@@ -40,8 +39,18 @@ from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict, minhash_params
 from corpus.filters.pii import IPV4, PIIMasker
 from corpus.io import storage
-from corpus.io.shards import ShardOutput, discard, nullable
-from corpus.jobs.common import finish_stage, log, read_shards, running_total, signal
+from corpus.io.shards import discard
+from corpus.jobs.common import (
+    Split,
+    apply_per_shard,
+    finish_stage,
+    log,
+    publish_per_shard,
+    read_shards,
+    running_total,
+    signal,
+    write_outcome,
+)
 from corpus.jobs.components import connected_components
 from corpus.schema import signals_dict
 
@@ -272,13 +281,7 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
 
     # 6. apply the outcome where the text lives: per input shard, rows in their input order
     outcome_path = storage.join(tmp, "outcome")
-    (
-        outcome.select("_shard", "_row", "_by", "_reason", "_size")
-        .repartition("_shard")
-        .sortWithinPartitions("_shard", "_row")
-        .write.partitionBy("_shard")
-        .parquet(outcome_path)
-    )
+    write_outcome(outcome.select("_shard", "_row", "_by", "_reason", "_size"), outcome_path)
     written = apply_outcomes(spark, config, files, outcome_path, tmp, output)
     if settings.write_index:
         index_path = storage.join(output, "minhash_index")
@@ -305,70 +308,32 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
     finish_stage(spark, run, output, "dedup", started, written, stats, inputs=files)
 
 
-#: Rows read at a time from an input shard.
-APPLY_BATCH_ROWS = 2048
 #: Columns of removed/ rows, from the outcome's.
 RENAMES = {"removed_by": "_by", "reason": "_reason"}
+#: What the apply step sets: on kept rows, on removed rows.
+APPLY_FIELDS = (
+    [pa.field("minhash_cluster_size", pa.int64())],
+    [pa.field("removed_by", pa.string()), pa.field("reason", pa.string())],
+)
 
 
-def read_outcome(folder: str, rows: int) -> pa.Table:
-    """One input shard's outcome (_row, _by, _reason, _size), one entry per row of the shard in row order."""
-    tables = []
-    for path in storage.list_files(folder, ".parquet"):
-        fs, local = storage.filesystem(path)
-        with fs.open(local, "rb") as fh:
-            tables.append(pq.read_table(fh))
-    if not tables:
-        table = pa.table({"_row": pa.array([], pa.int64())})
-    else:
-        table = pa.concat_tables(tables)
-        table = table.take(pc.sort_indices(table, [("_row", "ascending")]))
-    got = table.column("_row").to_numpy()
-    if len(got) != rows or (rows and not (got == np.arange(rows)).all()):
-        raise RuntimeError(f"dedup outcome of {folder} has {len(got)} rows for a shard of {rows}")
-    return table
+def dedup_split(masker: PIIMasker | None) -> Split:
+    """How the apply step splits a batch by its outcome: kept rows (PII-masked, with `minhash_cluster_size`),
+    removed rows (with `removed_by`, `reason`)."""
 
+    def split(batch: pa.RecordBatch, part: pa.Table) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
+        names = batch.schema.names
+        keep = pc.is_null(part.column("_by")).combine_chunks()
+        mine = batch.filter(keep)
+        if masker is not None and mine.num_rows:
+            mine = mask_pii(masker, mine)
+        sizes = part.column("_size").filter(keep).combine_chunks()
+        kept = {**dict(zip(names, mine.columns)), "minhash_cluster_size": sizes}
+        drop = pc.invert(keep)
+        removed = {name: part.column(c).filter(drop).combine_chunks() for name, c in RENAMES.items()}
+        return kept, {**dict(zip(names, batch.filter(drop).columns)), **removed}
 
-def with_columns(schema: pa.Schema, fields: list[pa.Field]) -> pa.Schema:
-    """`schema` with `fields` set as Spark's withColumn sets them: in place when the input has the column (e.g.
-    `removed_by` and `reason` in filtered/), else at the end."""
-    for field in fields:
-        i = schema.get_field_index(field.name)
-        schema = schema.set(i, field) if i >= 0 else schema.append(field)
-    return schema
-
-
-def rewrite_shard(
-    source: str, outcome_folder: str, kept_path: str, removed_path: str, masker: PIIMasker | None, compression: str
-) -> tuple[str | None, str | None]:
-    """Split one input shard by its outcome, streaming: kept rows (PII-masked, with `minhash_cluster_size`) to
-    `kept_path`, removed rows (with `removed_by`, `reason`) to `removed_path`, both in input order."""
-    fs, local = storage.filesystem(source)
-    with fs.open(local, "rb") as fh:
-        shard = pq.ParquetFile(fh)
-        # every field nullable (as Spark reads the shard back), no stale Spark schema in the footer
-        schema = nullable(shard.schema_arrow)
-        outcome = read_outcome(outcome_folder, shard.metadata.num_rows)
-        kept_schema = with_columns(schema, [pa.field("minhash_cluster_size", pa.int64())])
-        removed_schema = with_columns(schema, [pa.field("removed_by", pa.string()), pa.field("reason", pa.string())])
-        kept = ShardOutput(kept_path, kept_schema, compression)
-        removed = ShardOutput(removed_path, removed_schema, compression)
-        start = 0
-        for batch in shard.iter_batches(batch_size=APPLY_BATCH_ROWS, use_threads=False):
-            batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-            part = outcome.slice(start, batch.num_rows)
-            start += batch.num_rows
-            keep = pc.is_null(part.column("_by")).combine_chunks()
-            mine = batch.filter(keep)
-            if masker is not None and mine.num_rows:
-                mine = mask_pii(masker, mine)
-            extra = {"minhash_cluster_size": part.column("_size").filter(keep).combine_chunks()}
-            kept.write(pa.RecordBatch.from_pydict({**dict(zip(schema.names, mine.columns)), **extra}, kept_schema))
-            drop = pc.invert(keep)
-            extra = {name: part.column(c).filter(drop).combine_chunks() for name, c in RENAMES.items()}
-            gone = dict(zip(schema.names, batch.filter(drop).columns))
-            removed.write(pa.RecordBatch.from_pydict({**gone, **extra}, removed_schema))
-    return kept.close(), removed.close()
+    return split
 
 
 def apply_outcomes(
@@ -377,40 +342,15 @@ def apply_outcomes(
     """One task per input shard rewrites it by its outcome (nothing of the text is shuffled); the driver then
     moves the files to deduped/part-<shard>.parquet and removed/dedup-<shard>.parquet."""
     config_dict = config.to_dict()
-    compression = config.output_options.compression
-    staging = storage.join(tmp, "apply")
 
-    def apply(shards: Iterator[int]) -> Iterator[tuple[int, str | None, str | None]]:
-        from pyspark import TaskContext
-
+    def splitter() -> Split:
         task_config = config_from_dict(config_dict)
-        masker = pii_masker(task_config) if task_config.dedup.pii.enabled else None
-        context = TaskContext.get()
-        attempt = context.taskAttemptId() if context else 0
-        for shard in shards:
-            paths = [
-                storage.join(staging, f"{name}-{shard:05d}-attempt-{attempt}.parquet") for name in ("kept", "removed")
-            ]
-            outcome_folder = storage.join(outcome_path, f"_shard={shard}")
-            yield (shard, *rewrite_shard(files[shard], outcome_folder, *paths, masker, compression))
+        return dedup_split(pii_masker(task_config) if task_config.dedup.pii.enabled else None)
 
-    shards = list(range(len(files)))
-    results = spark.sparkContext.parallelize(shards, max(1, len(shards))).mapPartitions(apply).collect()
-    written: dict[str, list[str]] = {"deduped": [], "removed": []}
-    deduped, removed = storage.join(output, "deduped"), storage.join(output, "removed")
-    storage.remove(deduped)
-    for old in storage.list_files(removed, ".parquet"):  # removed/ is shared with other stages: only ours go
-        if old.rsplit("/", 1)[-1].startswith("dedup-"):
-            storage.remove(old)
-    storage.makedirs(deduped)
-    storage.makedirs(removed)
-    for shard, kept_file, removed_file in sorted(results):
-        if kept_file:
-            written["deduped"].append(storage.join(deduped, f"part-{shard:05d}.parquet"))
-            storage.move(kept_file, written["deduped"][-1])
-        if removed_file:
-            written["removed"].append(storage.join(removed, f"dedup-{shard:05d}.parquet"))
-            storage.move(removed_file, written["removed"][-1])
+    staging = storage.join(tmp, "apply")
+    compression = config.output_options.compression
+    results = apply_per_shard(spark, files, outcome_path, staging, APPLY_FIELDS, splitter, compression)
+    written = publish_per_shard(results, output, "deduped", "dedup")
     if problem := discard(staging):
         log(f"dedup: {problem}")
     return written
