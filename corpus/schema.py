@@ -46,6 +46,32 @@ def signals_dict(value: list | dict | None) -> dict[str, float]:
     return {e["key"]: e["value"] for e in value} if isinstance(value[0], dict) else dict(value)
 
 
+def concat_signals(first: pa.Array | None, second: pa.Array, list_type: pa.DataType = SIGNALS_TYPE) -> pa.Array:
+    """Per row, `first`'s entries (SIGNALS_TYPE, or a map<string, double> as older outputs hold them; a null row
+    has none) then `second`'s, built in Arrow; a row is null where `second`'s is (Spark's
+    `concat(coalesce(first, []), second)`). Duplicate keys stay."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    parts = [second] if first is None else [first.cast(list_type), second.cast(list_type)]
+    n = len(second)
+    flats = [part.flatten() for part in parts]  # each row's entries, nulls and slicing taken care of
+    lengths = [pc.list_value_length(p).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64) for p in parts]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sum(lengths), out=offsets[1:])
+    row = np.repeat(np.arange(n), offsets[1:] - offsets[:-1])
+    position = np.arange(offsets[-1]) - offsets[row]  # of an entry within its row
+    take = np.empty(offsets[-1], dtype=np.int64)
+    before, base = np.zeros(n, dtype=np.int64), 0  # entries of the row in earlier parts; entries of earlier parts
+    for flat, length in zip(flats, lengths):
+        mine = (position >= before[row]) & (position < before[row] + length[row])
+        starts = np.cumsum(length) - length  # where each row's entries begin in `flat`
+        take[mine] = base + starts[row[mine]] + position[mine] - before[row[mine]]
+        before, base = before + length, base + len(flat)
+    entries = pa.concat_arrays(flats).take(pa.array(take))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries, type=list_type, mask=second.is_null())
+
+
 #: A document's status in the extract schema: extraction writes each status's rows to its folder (STATUS_DIRS).
 STATUS_COLUMN = "_status"
 STATUS_KEPT, STATUS_REMOVED, STATUS_SKIPPED = "kept", "removed", "skipped"

@@ -18,7 +18,7 @@ from pyspark.sql.types import MapType
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.io import storage
-from corpus.io.shards import ShardOutput, nullable
+from corpus.io.shards import ShardOutput, aborting, nullable
 
 
 def describe_outputs(
@@ -143,7 +143,10 @@ def read_outcome(folder: str, rows: int) -> pa.Table:
         table = table.take(pc.sort_indices(table, [("_row", "ascending")]))
     got = table.column("_row").to_numpy()
     if len(got) != rows or (rows and not (got == np.arange(rows)).all()):
-        raise RuntimeError(f"outcome of {folder} has {len(got)} rows for a shard of {rows}")
+        raise RuntimeError(
+            f"outcome of {folder} has {len(got)} rows for a shard of {rows} (does the shard's path match the one "
+            "Spark read, `_metadata.file_path`?)"
+        )
     return table
 
 
@@ -175,14 +178,17 @@ def split_shard(
         outcome = read_outcome(outcome_folder, shard.metadata.num_rows)
         schemas = [with_columns(schema, extra) for extra in fields]
         outputs = [ShardOutput(path, out_schema, compression) for path, out_schema in zip(paths, schemas)]
-        start = 0
-        for batch in shard.iter_batches(batch_size=APPLY_BATCH_ROWS, use_threads=False):
-            batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-            part = outcome.slice(start, batch.num_rows)
-            start += batch.num_rows
-            for output, out_schema, columns in zip(outputs, schemas, split(batch, part)):
-                output.write(pa.RecordBatch.from_pydict(columns, out_schema))
-    kept, removed = (output.close() for output in outputs)
+        with aborting(outputs):
+            start = 0
+            for batch in shard.iter_batches(batch_size=APPLY_BATCH_ROWS, use_threads=False):
+                batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+                part = outcome.slice(start, batch.num_rows)
+                start += batch.num_rows
+                for output, out_schema, columns in zip(outputs, schemas, split(batch, part)):
+                    if columns.keys() != set(out_schema.names):  # from_pydict would drop a misnamed column
+                        raise RuntimeError(f"split gave columns {sorted(columns)} for {out_schema.names}")
+                    output.write(pa.RecordBatch.from_pydict(columns, out_schema))
+            kept, removed = (output.close() for output in outputs)
     return kept, removed
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from corpus.audit import manifest
 from corpus.config import load_config
+from corpus.io.inputs import InputError
 from corpus.jobs.run import run_stages
 from corpus.jobs.stages import STAGES
 from corpus.quality.gate import train_classifier
@@ -89,20 +90,7 @@ def test_classify_on_ccdev(spark, tmp_path, monkeypatch):
     assert {r["id"] for r in labels if not r["label"]} == {r["id"] for r in kept}
     assert all(r["guideline"] == f"run:{run.run_id}" for r in labels)
 
-
-def test_merged_signals_append_the_classifiers_to_lists_and_to_maps():
-    """The classifiers' signals follow a row's own, whether the input holds them as a list of entries or as a map
-    (outputs written before signals were a list); a row without signals gets the classifiers' alone."""
-    import pyarrow as pa
-
-    from corpus.jobs.stages.classify import merged_signals
-    from corpus.schema import SIGNALS_TYPE
-
-    score = [{"key": "natural.score", "value": 0.25}]
-    added = pa.array([score, score, score], SIGNALS_TYPE)
-    own = [{"key": "a", "value": 1.0}, {"key": "a", "value": 2.0}]  # duplicates stay, as Spark's concat keeps them
-    expected = [own + score, score, score]
-    assert merged_signals(pa.array([own, None, []], SIGNALS_TYPE), added).to_pylist() == expected
-    as_map = pa.array([[("a", 1.0)], None, []], pa.map_(pa.string(), pa.float64()))
-    assert merged_signals(as_map, added).to_pylist() == [[{"key": "a", "value": 1.0}, *score], score, score]
-    assert merged_signals(None, added).to_pylist() == [score, score, score]
+    # classified documents again: refused, their signals would hold the classifiers' twice
+    with pytest.raises(InputError, match="already has quality_score"):
+        run_stages(load_config(None, [f"input={output / 'classified'}", f"output={tmp_path / 'twice'}",
+                                      "stages=[classify]", *classifier]), spark)  # fmt: skip

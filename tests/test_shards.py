@@ -112,3 +112,12 @@ def test_discarding_staging_that_a_late_attempt_still_writes_into_is_not_an_erro
     monkeypatch.setattr(storage, "remove", busy)
     problem = shards.discard(str(staging))
     assert problem is not None and str(staging) in problem and "Directory not empty" in problem
+
+
+def test_an_error_while_writing_leaves_no_file_open(tmp_path):
+    outputs = [ShardOutput(str(tmp_path / f"{name}.parquet"), SCHEMA, "zstd") for name in ("kept", "removed")]
+    outputs[0].write(batch(0, 5))
+    outputs[0].flush()  # the kept file is open, the removed one never was
+    with pytest.raises(ValueError), shards.aborting(outputs):
+        raise ValueError("a step failed")
+    assert outputs[0].sink.closed and outputs[1].sink is None

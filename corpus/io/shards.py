@@ -85,6 +85,22 @@ class ShardOutput:
         return self.path
 
 
+@contextlib.contextmanager
+def aborting(outputs: list[ShardOutput]) -> Iterator[None]:
+    """On an error inside, close every output's file unfinished (a reused Python worker keeps no handle; the task
+    fails and its attempt's files are never published), then let the error go on."""
+    try:
+        yield
+    except BaseException:
+        for output in outputs:
+            if output.writer is not None:
+                output.writer.is_open = False  # no footer: pyarrow's ParquetWriter would write one when collected
+            if output.sink is not None:
+                with contextlib.suppress(Exception):
+                    output.sink.close()
+        raise
+
+
 def discard(staging: str) -> str | None:
     """Remove a folder of attempts' files once the driver has published the files of the attempts Spark kept. An
     attempt that outlived its task (a speculative copy, an executor declared lost that still runs) may still write

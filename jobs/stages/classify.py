@@ -30,11 +30,12 @@ from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, ConfigError, config_from_dict
 from corpus.io import storage
+from corpus.io.inputs import InputError
 from corpus.io.shards import discard
 from corpus.jobs.common import apply_per_shard, finish_stage, log, publish_per_shard, read_shards, write_outcome
 from corpus.quality.apply import SCORE_FIELDS, Scorer, top_fraction_reason
 from corpus.quality.models import model_sha256, read_card
-from corpus.schema import SIGNALS_TYPE
+from corpus.schema import SIGNALS_TYPE, concat_signals
 
 REMOVED_BY = "classifier"
 KEYS = [pa.field("_shard", pa.int32()), pa.field("_row", pa.int64())]
@@ -61,28 +62,13 @@ APPLY_FIELDS = (
 )
 
 
-def merged_signals(old: pa.Array | None, added: pa.Array) -> pa.Array:
-    """Per row: the input's signals (a list of entries, or a map in outputs written before signals were a list)
-    then the classifiers' (`added`), as Spark's concat(coalesce(old, []), added) gave them."""
-    extra = added.to_pylist()
-    if old is None:
-        return pa.array(extra, SIGNALS_TYPE)
-    rows = []
-    for before, after in zip(old.to_pylist(), extra):
-        # a map column reads as (key, value) tuples; a list of entries as dicts, kept as they are (duplicates too)
-        entries = [{"key": k, "value": v} for k, v in before] if before and isinstance(before[0], tuple) else before
-        entries = entries or []
-        rows.append(entries + after if after is not None else None)
-    return pa.array(rows, SIGNALS_TYPE)
-
-
 def classify_split(batch: pa.RecordBatch, part: pa.Table) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
     """A batch of an input shard and its scores -> the kept rows (with `quality_score`, signals merged) and the
     removed ones (also `removed_by`, `reason`)."""
     names = batch.schema.names
     columns = dict(zip(names, batch.columns))
     old = batch.column("signals") if "signals" in names else None
-    columns["signals"] = merged_signals(old, part.column("_quality_signals").combine_chunks())
+    columns["signals"] = concat_signals(old, part.column("_quality_signals").combine_chunks())
     columns["quality_score"] = part.column("quality_score").combine_chunks()
     reason = part.column("_quality_reason").combine_chunks()
     keep = pc.is_null(reason)
@@ -117,7 +103,12 @@ def run_classify(spark: SparkSession, config: Config, inputs: list[str], output:
     models = models_record(config)  # on the driver, before any task: a missing model fails here
     tmp = storage.join(output, "_tmp", f"classify-{run.run_id}")
     files = sorted(inputs)
-    base, _ = read_shards(spark, files, "classify")
+    base, columns = read_shards(spark, files, "classify")
+    if "quality_score" in columns:  # its signals would hold the classifiers' twice
+        raise InputError(
+            f"input: {files[0]} already has quality_score (classified/ of an earlier run?): classify documents that "
+            "were not classified, e.g. the run's filtered/"
+        )
     scores_path = storage.join(tmp, "scores")
     base.select("_shard", "_row", "text").mapInArrow(
         score_function(config.to_dict()), from_arrow_schema(pa.schema([*KEYS, *SCORE_FIELDS]))

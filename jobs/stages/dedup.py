@@ -52,7 +52,7 @@ from corpus.jobs.common import (
     write_outcome,
 )
 from corpus.jobs.components import connected_components
-from corpus.schema import signals_dict
+from corpus.schema import concat_signals, signals_dict
 
 INDEX_NODE = -1  # the one node that stands for every earlier run's index: its component is removed
 
@@ -125,22 +125,14 @@ def append_signals(signals: pa.Array, values: dict[str, np.ndarray]) -> pa.Array
     if len(flat) and pc.any(pc.is_in(flat.field("key"), pa.array(list(values)))).as_py():
         return None
     n, extra = len(signals), len(values)
-    lengths = pc.list_value_length(signals).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    starts = np.cumsum(lengths) - lengths  # where each row's entries begin in `flat`
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths + extra, out=offsets[1:])
-    row = np.repeat(np.arange(n), lengths + extra)
-    position = np.arange(offsets[-1]) - offsets[row]
-    own = position < lengths[row]
-    take = np.where(own, starts[row] + position, len(flat) + extra * row + (position - lengths[row]))
     names = np.tile(np.array(list(values), dtype=object), n)
     numbers = np.stack([values[name] for name in values], axis=1).reshape(-1)
+    entry = signals.type.value_type
     new = pa.StructArray.from_arrays(
-        [pa.array(names, flat.type.field("key").type), pa.array(numbers, flat.type.field("value").type)],
-        fields=list(flat.type),
+        [pa.array(names, entry.field("key").type), pa.array(numbers, entry.field("value").type)], fields=list(entry)
     )
-    entries = pa.concat_arrays([flat, new]).take(pa.array(take))
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries, type=signals.type)
+    added = pa.ListArray.from_arrays(pa.array(np.arange(n + 1) * extra, pa.int32()), new, type=signals.type)
+    return concat_signals(signals, added, signals.type)
 
 
 def mask_pii(masker: PIIMasker, batch: pa.RecordBatch) -> pa.RecordBatch:

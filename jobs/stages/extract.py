@@ -24,7 +24,7 @@ from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict
 from corpus.io import storage
-from corpus.io.shards import ShardOutput, discard
+from corpus.io.shards import ShardOutput, aborting, discard
 from corpus.jobs.common import finish_stage, log
 from corpus.jobs.progress import Progress, TaskCounter, read_counts
 from corpus.schema import DOCUMENT_SCHEMA, STATUS_COLUMN, STATUS_DIRS
@@ -64,13 +64,14 @@ def extract_files(
                 )
                 for status in STATUS_DIRS
             }
-            for batch in batched(recipe.process_file(paths[index]), max_rows=config.output_options.batch_rows):
-                counter.add(batch.num_rows)
-                statuses = batch.column(STATUS_COLUMN)
-                rows = batch.drop_columns([STATUS_COLUMN])
-                for status, output in outputs.items():
-                    output.write(rows.filter(pc.equal(statuses, status)))
-            written = {status: output.close() for status, output in outputs.items()}
+            with aborting(list(outputs.values())):
+                for batch in batched(recipe.process_file(paths[index]), max_rows=config.output_options.batch_rows):
+                    counter.add(batch.num_rows)
+                    statuses = batch.column(STATUS_COLUMN)
+                    rows = batch.drop_columns([STATUS_COLUMN])
+                    for status, output in outputs.items():
+                        output.write(rows.filter(pc.equal(statuses, status)))
+                written = {status: output.close() for status, output in outputs.items()}
             counter.flush()  # the file's count, once its shards are written
             for status, path in written.items():
                 if path is not None:
