@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Quality signals computed by filters, keyed ``<filter>.<signal>`` (e.g. ``gopher_quality.alpha_words_ratio``):
 #: a list of (key, value) entries. Not an Arrow map: Hugging Face `datasets` cannot load map columns, and every
@@ -50,9 +52,6 @@ def concat_signals(first: pa.Array | None, second: pa.Array, list_type: pa.DataT
     """Per row, `first`'s entries (SIGNALS_TYPE, or a map<string, double> as older outputs hold them; a null row
     has none) then `second`'s, built in Arrow; a row is null where `second`'s is (Spark's
     `concat(coalesce(first, []), second)`). Duplicate keys stay."""
-    import numpy as np
-    import pyarrow.compute as pc
-
     parts = [second] if first is None else [first.cast(list_type), second.cast(list_type)]
     n = len(second)
     flats = [part.flatten() for part in parts]  # each row's entries, nulls and slicing taken care of

@@ -18,7 +18,7 @@ from pyspark.sql.types import MapType
 from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.io import storage
-from corpus.io.shards import ShardOutput, aborting, nullable
+from corpus.io.shards import ShardOutput, aborting, discard, nullable
 
 
 def describe_outputs(
@@ -39,6 +39,14 @@ def describe_outputs(
 
 def log(message: str) -> None:
     print(f"corpus: {message}", file=sys.stderr, flush=True)
+
+
+def discard_staging(stage: str, *folders: str) -> None:
+    """Remove a stage's staging folders once its files are published; one that cannot be removed (a late attempt
+    may still write into it) is logged, not raised (`corpus.io.shards.discard`)."""
+    for folder in folders:
+        if problem := discard(folder):
+            log(f"{stage}: {problem}")
 
 
 def write_json(url: str, data: Any) -> str:

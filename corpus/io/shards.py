@@ -84,6 +84,14 @@ class ShardOutput:
                 self.sink.close()
         return self.path
 
+    def abort(self) -> None:
+        """Close the file unfinished, after an error (a reused Python worker keeps no handle open)."""
+        if self.writer is not None:
+            self.writer.is_open = False  # no footer: pyarrow's ParquetWriter would write one when collected
+        if self.sink is not None:
+            with contextlib.suppress(Exception):
+                self.sink.close()
+
 
 @contextlib.contextmanager
 def aborting(outputs: list[ShardOutput]) -> Iterator[None]:
@@ -93,11 +101,7 @@ def aborting(outputs: list[ShardOutput]) -> Iterator[None]:
         yield
     except BaseException:
         for output in outputs:
-            if output.writer is not None:
-                output.writer.is_open = False  # no footer: pyarrow's ParquetWriter would write one when collected
-            if output.sink is not None:
-                with contextlib.suppress(Exception):
-                    output.sink.close()
+            output.abort()
         raise
 
 

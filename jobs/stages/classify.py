@@ -31,8 +31,15 @@ from corpus.audit.manifest import Run
 from corpus.config import Config, ConfigError, config_from_dict
 from corpus.io import storage
 from corpus.io.inputs import InputError
-from corpus.io.shards import discard
-from corpus.jobs.common import apply_per_shard, finish_stage, log, publish_per_shard, read_shards, write_outcome
+from corpus.jobs.common import (
+    apply_per_shard,
+    discard_staging,
+    finish_stage,
+    log,
+    publish_per_shard,
+    read_shards,
+    write_outcome,
+)
 from corpus.quality.apply import SCORE_FIELDS, Scorer, top_fraction_reason
 from corpus.quality.models import model_sha256, read_card
 from corpus.schema import SIGNALS_TYPE, concat_signals
@@ -134,9 +141,7 @@ def run_classify(spark: SparkSession, config: Config, inputs: list[str], output:
     results = apply_per_shard(spark, files, outcome_path, staging, APPLY_FIELDS, lambda: classify_split, compression)
     written = publish_per_shard(results, output, "classified", "classify")
     stats = classify_stats(spark, written, selection)
-    for folder in (tmp, storage.join(output, "_tmp")):
-        if problem := discard(folder):
-            log(f"classify: {problem}")
+    discard_staging("classify", tmp, storage.join(output, "_tmp"))
     finish_stage(spark, run, output, "classify", started, written, stats, inputs=files, models=models)
 
 

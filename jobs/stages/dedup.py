@@ -39,12 +39,11 @@ from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict, minhash_params
 from corpus.filters.pii import IPV4, PIIMasker
 from corpus.io import storage
-from corpus.io.shards import discard
 from corpus.jobs.common import (
     Split,
     apply_per_shard,
+    discard_staging,
     finish_stage,
-    log,
     publish_per_shard,
     read_shards,
     running_total,
@@ -294,9 +293,7 @@ def run_dedup(spark: SparkSession, config: Config, inputs: list[str], output: st
             written["minhash_index"].append(stable)
 
     stats = dedup_stats(spark, output, written, rounds, edge_count, len(files))
-    for folder in (tmp, storage.join(output, "_tmp")):
-        if problem := discard(folder):
-            log(f"dedup: {problem}")
+    discard_staging("dedup", tmp, storage.join(output, "_tmp"))
     finish_stage(spark, run, output, "dedup", started, written, stats, inputs=files)
 
 
@@ -343,8 +340,7 @@ def apply_outcomes(
     compression = config.output_options.compression
     results = apply_per_shard(spark, files, outcome_path, staging, APPLY_FIELDS, splitter, compression)
     written = publish_per_shard(results, output, "deduped", "dedup")
-    if problem := discard(staging):
-        log(f"dedup: {problem}")
+    discard_staging("dedup", staging)
     return written
 
 

@@ -24,8 +24,8 @@ from corpus.audit import manifest
 from corpus.audit.manifest import Run
 from corpus.config import Config, config_from_dict
 from corpus.io import storage
-from corpus.io.shards import ShardOutput, aborting, discard
-from corpus.jobs.common import finish_stage, log
+from corpus.io.shards import ShardOutput, aborting
+from corpus.jobs.common import discard_staging, finish_stage, log
 from corpus.jobs.progress import Progress, TaskCounter, read_counts
 from corpus.schema import DOCUMENT_SCHEMA, STATUS_COLUMN, STATUS_DIRS
 
@@ -139,12 +139,10 @@ def run_extract(spark: SparkSession, config: Config, inputs: list[str], output: 
             staging = storage.join(output, "_tmp", f"extract-{run.run_id}-{chunk[0]:05d}")
             process = extract_files(inputs, config.to_dict(), staging, counts)
             publish(spark.sparkContext.parallelize(chunk, len(chunk)).mapPartitions(process).collect(), output)
-            if problem := discard(staging):  # what failed or duplicate attempts wrote
-                log(f"extract: {problem}")
+            discard_staging("extract", staging)  # what failed or duplicate attempts wrote
             done += chunk
             storage.write_text(progress_url, json.dumps({"fingerprint": fingerprint, "done": sorted(done)}))
-    if problem := discard(storage.join(output, "_tmp")):
-        log(f"extract: {problem}")
+    discard_staging("extract", storage.join(output, "_tmp"))
     published = {
         folder: [
             p
